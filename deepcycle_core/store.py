@@ -1,0 +1,374 @@
+"""The cell store: the one on-disk format shared by simulated and real data.
+
+A store is a folder holding
+
+* ``crops.zarr`` -- a chunked, compressed Zarr array ``(n_cells, n_channels, 48, 48)`` uint16,
+  chunked along cells so that any consumer streams it with memory bounded by the chunk size;
+* ``cells.parquet`` -- one row per crop (the cell table, see :data:`REQUIRED_COLUMNS`);
+* ``frames.parquet`` -- per (field, frame) normalisation statistics of every network channel
+  (``<channel>_median`` and ``<channel>_std`` of the whole frame), as the paper normalises each
+  channel per frame;
+* ``meta.json`` -- channel names and roles, pixel size, frame interval, provenance, schema version.
+
+Writers build the store under a temporary sibling name and rename it into place only when every
+part is written, so an interrupted run never leaves a folder that opens as a whole store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from . import __version__
+
+SCHEMA_VERSION = 1
+CROP_SIZE = 48
+CROPS_NAME = "crops.zarr"
+CELLS_NAME = "cells.parquet"
+FRAMES_NAME = "frames.parquet"
+META_NAME = "meta.json"
+
+#: Channel roles a network input channel may have.
+NETWORK_ROLES = ("nuclear", "brightfield")
+
+#: Columns every cell table must have, with the numpy kind they must be ('i' int, 'f' float, 'b' bool).
+REQUIRED_COLUMNS: dict[str, str] = {
+    "cell_id": "i",  # row index, 0..n-1, also the crop index
+    "track_id": "i",  # -1 when the cell is not tracked
+    "parent_track_id": "i",  # -1 when unknown / founder
+    "frame": "i",
+    "time_h": "f",
+    "x": "f",  # nucleus centre in the full frame, pixels
+    "y": "f",
+    "field": "i",  # field of view / position
+    "birth_frame": "i",  # frame the track was born in (observed division), -1 when not seen
+    "division_frame": "i",  # frame the track divides in, -1 when not seen
+    "full_cycle": "b",  # track born and divided inside the movie
+    "fucci_red": "f",  # NaN when the data has no FUCCI channels
+    "fucci_green": "f",
+    "class": "i",  # 4-class FUCCI label 0..3, -1 when unlabelled
+}
+
+#: Optional ground-truth columns written by the simulator (prefix ``true_``) and ``generation``.
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "true_age",  # cycle position in [0, 1)
+    "true_phase",  # 'G1', 'S', 'G2', 'M'
+    "true_dna",  # DNA content in units of 2N (1..2)
+    "true_red",  # noise-free FUCCI levels
+    "true_green",
+    "true_cycle_h",  # the cell's own cycle length in hours
+    "true_age_h",  # hours since birth
+    "generation",
+)
+
+
+class StoreError(ValueError):
+    """A cell store is missing, incomplete or malformed; the message names the file and problem."""
+
+
+@dataclass
+class CellStore:
+    """An opened, validated cell store. Crops stay on disk; read them by slices or chunks."""
+
+    path: Path
+    crops: zarr.Array
+    cells: pd.DataFrame
+    frames: pd.DataFrame
+    meta: dict[str, Any]
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.crops.shape[0])
+
+    @property
+    def channels(self) -> list[str]:
+        return [c["name"] for c in self.meta["channels"]]
+
+    @property
+    def roles(self) -> list[str]:
+        return [c["role"] for c in self.meta["channels"]]
+
+    @property
+    def chunk_cells(self) -> int:
+        return int(self.crops.chunks[0])
+
+    @property
+    def has_truth(self) -> bool:
+        return "true_age" in self.cells.columns
+
+    def channel_index(self, role_or_name: str) -> int:
+        """Index of the channel with this role (``nuclear``/``brightfield``) or name."""
+        for i, c in enumerate(self.meta["channels"]):
+            if role_or_name in (c["role"], c["name"]):
+                return i
+        raise StoreError(
+            f"{self.path / META_NAME}: no channel with role or name {role_or_name!r}; "
+            f"channels are {self.meta['channels']}"
+        )
+
+    def read(self, start: int = 0, stop: int | None = None, channels: Sequence[int] | None = None) -> np.ndarray:
+        """Crops ``start:stop`` as a uint16 array (n, C, 48, 48)."""
+        stop = self.n_cells if stop is None else min(stop, self.n_cells)
+        block = np.asarray(self.crops[start:stop])
+        return block if channels is None else block[:, list(channels)]
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Crops at arbitrary cell indices, read chunk by chunk (memory ~ one chunk + the result)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        out = np.empty((len(idx),) + tuple(self.crops.shape[1:]), dtype=np.uint16)
+        if len(idx) == 0:
+            return out
+        chunk = self.chunk_cells
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        chunk_of = sorted_idx // chunk
+        for c in np.unique(chunk_of):
+            sel = np.nonzero(chunk_of == c)[0]
+            block = np.asarray(self.crops[c * chunk : min((c + 1) * chunk, self.n_cells)])
+            out[order[sel]] = block[sorted_idx[sel] - c * chunk]
+        return out
+
+    def iter_chunks(self, chunk_cells: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, crops)`` over the whole store, one chunk at a time."""
+        step = chunk_cells or self.chunk_cells
+        for start in range(0, self.n_cells, step):
+            yield start, self.read(start, start + step)
+
+    def frame_stats(self, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cell (median, std) of ``channel`` in the cell's own frame, for per-frame normalisation."""
+        key = self.frames.set_index(["field", "frame"])
+        idx = pd.MultiIndex.from_arrays([self.cells["field"].to_numpy(), self.cells["frame"].to_numpy()])
+        med = key[f"{channel}_median"].reindex(idx).to_numpy(dtype=np.float32)
+        std = key[f"{channel}_std"].reindex(idx).to_numpy(dtype=np.float32)
+        return med, std
+
+
+def _fail(path: Path, problem: str) -> StoreError:
+    return StoreError(f"{path}: {problem}")
+
+
+def validate_cells(cells: pd.DataFrame, where: Path | str, n_cells: int | None = None) -> None:
+    """Check the cell table's columns, kinds and values; raise :class:`StoreError` naming ``where``."""
+    where = Path(where)
+    missing = [c for c in REQUIRED_COLUMNS if c not in cells.columns]
+    if missing:
+        raise _fail(where, f"missing required column(s) {missing}")
+    for col, kind in REQUIRED_COLUMNS.items():
+        actual = cells[col].dtype.kind
+        ok = actual == kind or (kind == "f" and actual in "iuf") or (kind == "i" and actual in "iu")
+        if not ok:
+            raise _fail(where, f"column {col!r} has dtype {cells[col].dtype}, expected kind {kind!r}")
+    if n_cells is not None and len(cells) != n_cells:
+        raise _fail(where, f"has {len(cells)} rows but the crops array has {n_cells} cells")
+    if not np.array_equal(cells["cell_id"].to_numpy(), np.arange(len(cells))):
+        raise _fail(where, "column 'cell_id' must equal the row number 0..n-1")
+    for col in ("time_h", "x", "y"):
+        if not np.isfinite(cells[col].to_numpy(dtype=float)).all():
+            raise _fail(where, f"column {col!r} contains NaN or infinite values")
+    cls = cells["class"].to_numpy()
+    if ((cls < -1) | (cls > 3)).any():
+        raise _fail(where, "column 'class' must hold -1 (unlabelled) or 0..3")
+
+
+def validate_meta(meta: dict[str, Any], where: Path | str) -> None:
+    where = Path(where)
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise _fail(where, f"schema_version is {meta.get('schema_version')!r}, this package reads {SCHEMA_VERSION}")
+    chans = meta.get("channels")
+    if not isinstance(chans, list) or not chans:
+        raise _fail(where, "'channels' must be a non-empty list of {name, role}")
+    names = [c.get("name") for c in chans]
+    if len(set(names)) != len(names):
+        raise _fail(where, f"duplicate channel names {names}")
+    for c in chans:
+        if c.get("role") not in NETWORK_ROLES:
+            raise _fail(where, f"channel {c.get('name')!r} has role {c.get('role')!r}; roles are {NETWORK_ROLES}")
+    for key in ("frame_interval_min", "pixel_size_um"):
+        if not isinstance(meta.get(key), (int, float)) or meta[key] <= 0:
+            raise _fail(where, f"{key!r} must be a positive number, got {meta.get(key)!r}")
+
+
+def open_store(path: str | os.PathLike) -> CellStore:
+    """Open and validate a cell store; every problem raises :class:`StoreError` naming the file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise _fail(path, "no cell store here (not a folder)")
+    for name in (META_NAME, CELLS_NAME, FRAMES_NAME, CROPS_NAME):
+        if not (path / name).exists():
+            raise _fail(path / name, "missing: not a complete cell store")
+    try:
+        meta = json.loads((path / META_NAME).read_text())
+    except json.JSONDecodeError as exc:
+        raise _fail(path / META_NAME, f"not valid JSON ({exc})") from exc
+    validate_meta(meta, path / META_NAME)
+    try:
+        crops = zarr.open_array(str(path / CROPS_NAME), mode="r")
+    except Exception as exc:  # zarr raises several types for a broken array
+        raise _fail(path / CROPS_NAME, f"cannot be opened as a Zarr array ({exc})") from exc
+    n_ch = len(meta["channels"])
+    if crops.ndim != 4 or tuple(crops.shape[1:]) != (n_ch, CROP_SIZE, CROP_SIZE):
+        raise _fail(path / CROPS_NAME, f"shape {crops.shape}, expected (n, {n_ch}, {CROP_SIZE}, {CROP_SIZE})")
+    if crops.dtype != np.uint16:
+        raise _fail(path / CROPS_NAME, f"dtype {crops.dtype}, expected uint16")
+    try:
+        cells = pd.read_parquet(path / CELLS_NAME)
+        frames = pd.read_parquet(path / FRAMES_NAME)
+    except Exception as exc:
+        raise _fail(path, f"cannot read the cell or frame table ({exc})") from exc
+    validate_cells(cells, path / CELLS_NAME, n_cells=int(crops.shape[0]))
+    need = ["field", "frame"] + [f"{c}_{s}" for c in [ch["name"] for ch in meta["channels"]] for s in ("median", "std")]
+    lacking = [c for c in need if c not in frames.columns]
+    if lacking:
+        raise _fail(path / FRAMES_NAME, f"missing column(s) {lacking}")
+    have = set(zip(frames["field"].to_numpy(), frames["frame"].to_numpy()))
+    used = set(zip(cells["field"].to_numpy(), cells["frame"].to_numpy()))
+    if not used <= have:
+        raise _fail(path / FRAMES_NAME, f"no statistics for {len(used - have)} (field, frame) pair(s) used by cells")
+    return CellStore(path=path, crops=crops, cells=cells, frames=frames, meta=meta)
+
+
+@dataclass
+class StoreWriter:
+    """Stream crops and cell rows into a new store; it becomes visible only on a clean close.
+
+    Use as a context manager::
+
+        with StoreWriter(out, channels=[("hoechst", "nuclear"), ("brightfield", "brightfield")],
+                         meta={"frame_interval_min": 10, "pixel_size_um": 0.5}) as w:
+            w.append(crops, rows)          # as many times as needed
+            w.set_frames(frame_stats)      # per (field, frame) medians and stds
+        # now ``out`` exists and validates; on an exception nothing is left behind.
+    """
+
+    path: Path
+    channels: Sequence[tuple[str, str]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    chunk_cells: int = 2048
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.path.exists() and not self.overwrite:
+            raise _fail(self.path, "already exists (pass overwrite=True / --overwrite to replace it)")
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        self._rows: list[pd.DataFrame] = []
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._n = 0
+        self._frames: pd.DataFrame | None = None
+        self._array: zarr.Array | None = None
+
+    # -- context management -------------------------------------------------------------------
+    def __enter__(self) -> "StoreWriter":
+        self._tmp.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir()
+        from zarr.codecs import BloscCodec
+
+        self._array = zarr.create_array(
+            store=str(self._tmp / CROPS_NAME),
+            shape=(0, len(self.channels), CROP_SIZE, CROP_SIZE),
+            chunks=(self.chunk_cells, len(self.channels), CROP_SIZE, CROP_SIZE),
+            dtype="uint16",
+            compressors=BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"),
+        )
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        try:
+            self._finalise()
+        except BaseException:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, crops: np.ndarray, rows: pd.DataFrame) -> None:
+        """Add ``crops`` (n, C, 48, 48) uint16 and their ``rows`` (without ``cell_id``)."""
+        if self._array is None:
+            raise RuntimeError("StoreWriter.append outside its `with` block")
+        crops = np.asarray(crops)
+        shape = (len(self.channels), CROP_SIZE, CROP_SIZE)
+        if crops.ndim != 4 or crops.shape[1:] != shape:
+            raise _fail(self.path, f"crops of shape {crops.shape}, expected (n, {', '.join(map(str, shape))})")
+        if crops.dtype != np.uint16:
+            raise _fail(self.path, f"crops of dtype {crops.dtype}, expected uint16")
+        if len(rows) != len(crops):
+            raise _fail(self.path, f"{len(crops)} crops but {len(rows)} cell rows")
+        self._buffer.append(crops)
+        self._buffered += len(crops)
+        self._rows.append(rows.reset_index(drop=True))
+        self._n += len(crops)
+        if self._buffered >= self.chunk_cells:
+            self._flush(final=False)
+
+    def set_frames(self, frames: pd.DataFrame) -> None:
+        """Per-(field, frame) statistics: ``field, frame, <channel>_median, <channel>_std``."""
+        self._frames = frames.reset_index(drop=True)
+
+    def _flush(self, final: bool) -> None:
+        if not self._buffer:
+            return
+        block = np.concatenate(self._buffer)
+        # write whole chunks only (aligned appends), keep the remainder buffered
+        n_write = len(block) if final else (len(block) // self.chunk_cells) * self.chunk_cells
+        if n_write:
+            self._array.append(block[:n_write], axis=0)
+        rest = block[n_write:]
+        self._buffer = [rest] if len(rest) else []
+        self._buffered = len(rest)
+
+    def _finalise(self) -> None:
+        self._flush(final=True)
+        if self._n == 0:
+            raise _fail(self.path, "no cells were written: refusing to create an empty store")
+        cells = pd.concat(self._rows, ignore_index=True)
+        cells.insert(0, "cell_id", np.arange(len(cells), dtype=np.int64))
+        validate_cells(cells, self.path / CELLS_NAME, n_cells=self._n)
+        if self._frames is None:
+            raise _fail(self.path / FRAMES_NAME, "frame statistics were never set (StoreWriter.set_frames)")
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "channels": [{"name": n, "role": r} for n, r in self.channels],
+            "crop_size": CROP_SIZE,
+            "n_cells": self._n,
+            **self.meta,
+        }
+        meta.setdefault("provenance", {})
+        meta["provenance"].setdefault("package_version", __version__)
+        meta["provenance"].setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        validate_meta(meta, self.path / META_NAME)
+        cells.to_parquet(self._tmp / CELLS_NAME, index=False)
+        self._frames.to_parquet(self._tmp / FRAMES_NAME, index=False)
+        (self._tmp / META_NAME).write_text(json.dumps(meta, indent=2, default=_json_default))
+        open_store(self._tmp)  # validate the finished folder before it becomes visible
+        if self.path.exists():
+            trash = self.path.with_name(f".{self.path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(self.path, trash)
+            os.rename(self._tmp, self.path)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(self._tmp, self.path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.ndarray,)):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
