@@ -1,0 +1,205 @@
+"""The cell store: round trip, streaming reads, atomic writes and each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepcycle_core import store as st
+
+CHANNELS = [("hoechst", "nuclear"), ("brightfield", "brightfield")]
+META = {"frame_interval_min": 10.0, "pixel_size_um": 0.65, "provenance": {"source": "test"}}
+
+
+def make_rows(n: int, start_frame: int = 0, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    rng = rng or np.random.default_rng(0)
+    frame = start_frame + np.arange(n) % 5
+    return pd.DataFrame(
+        {
+            "track_id": np.arange(n) // 5,
+            "parent_track_id": np.full(n, -1),
+            "frame": frame,
+            "time_h": frame / 6.0,
+            "x": rng.uniform(24, 200, n),
+            "y": rng.uniform(24, 200, n),
+            "field": np.zeros(n, dtype=int),
+            "birth_frame": np.full(n, -1),
+            "division_frame": np.full(n, -1),
+            "full_cycle": np.zeros(n, dtype=bool),
+            "fucci_red": rng.uniform(0, 1, n),
+            "fucci_green": rng.uniform(0, 1, n),
+            "class": rng.integers(0, 4, n),
+        }
+    )
+
+
+def make_frames(n_frames: int = 10) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "field": np.zeros(n_frames, dtype=int),
+            "frame": np.arange(n_frames),
+            "hoechst_median": np.full(n_frames, 100.0),
+            "hoechst_std": np.full(n_frames, 10.0),
+            "brightfield_median": np.full(n_frames, 1000.0),
+            "brightfield_std": np.full(n_frames, 50.0),
+        }
+    )
+
+
+def write_store(path: Path, n: int = 300, chunk: int = 64, pieces: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 65535, size=(n, 2, 48, 48), dtype=np.uint16)
+    with st.StoreWriter(path, channels=CHANNELS, meta=META, chunk_cells=chunk) as w:
+        for part in np.array_split(np.arange(n), pieces):
+            w.append(crops[part], make_rows(len(part), rng=rng))
+        w.set_frames(make_frames())
+    return crops
+
+
+def test_round_trip_streams_in_chunks(tmp_path: Path) -> None:
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    s = st.open_store(tmp_path / "s")
+    assert s.n_cells == 300 and s.channels == ["hoechst", "brightfield"]
+    assert s.chunk_cells == 64
+    np.testing.assert_array_equal(s.read(), crops)
+    np.testing.assert_array_equal(s.read(10, 20, channels=[1]), crops[10:20, [1]])
+    idx = np.array([299, 3, 150, 3, 64])
+    np.testing.assert_array_equal(s.take(idx), crops[idx])
+    chunks = list(s.iter_chunks())
+    assert [c[0] for c in chunks] == [0, 64, 128, 192, 256]
+    np.testing.assert_array_equal(np.concatenate([c[1] for c in chunks]), crops)
+    assert s.cells["cell_id"].tolist() == list(range(300))
+    assert s.channel_index("nuclear") == 0 and s.channel_index("brightfield") == 1
+    med, std = s.frame_stats("brightfield")
+    assert med.shape == (300,) and np.all(med == 1000.0) and np.all(std == 50.0)
+    assert s.meta["schema_version"] == st.SCHEMA_VERSION
+    assert s.meta["provenance"]["source"] == "test" and "package_version" in s.meta["provenance"]
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META) as w:
+            w.append(np.zeros((4, 2, 48, 48), np.uint16), make_rows(4))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_replaces_only_when_complete(tmp_path: Path) -> None:
+    write_store(tmp_path / "s", n=50)
+    with pytest.raises(st.StoreError, match="already exists"):
+        st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META)
+    with pytest.raises(RuntimeError):
+        with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META, overwrite=True) as w:
+            w.append(np.zeros((4, 2, 48, 48), np.uint16), make_rows(4))
+            raise RuntimeError("interrupted")
+    assert st.open_store(tmp_path / "s").n_cells == 50  # the old store is untouched
+    write_store(tmp_path / "s2", n=20)
+    with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META, overwrite=True) as w:
+        w.append(np.ones((7, 2, 48, 48), np.uint16), make_rows(7))
+        w.set_frames(make_frames())
+    assert st.open_store(tmp_path / "s").n_cells == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "s2"]
+
+
+@pytest.mark.parametrize(
+    "crops, rows, message",
+    [
+        (np.zeros((3, 2, 32, 32), np.uint16), make_rows(3), "shape"),
+        (np.zeros((3, 2, 48, 48), np.float32), make_rows(3), "dtype"),
+        (np.zeros((3, 2, 48, 48), np.uint16), make_rows(2), "3 crops but 2"),
+    ],
+)
+def test_append_rejects_bad_blocks(tmp_path: Path, crops: np.ndarray, rows: pd.DataFrame, message: str) -> None:
+    with pytest.raises(st.StoreError, match=message):
+        with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META) as w:
+            w.append(crops, rows)
+    assert not (tmp_path / "s").exists()
+
+
+def test_writer_rejects_bad_tables(tmp_path: Path) -> None:
+    rows = make_rows(5).drop(columns=["fucci_red"])
+    with pytest.raises(st.StoreError, match="fucci_red"):
+        with st.StoreWriter(tmp_path / "a", channels=CHANNELS, meta=META) as w:
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), rows)
+            w.set_frames(make_frames())
+    rows = make_rows(5)
+    rows.loc[2, "x"] = np.nan
+    with pytest.raises(st.StoreError, match="'x' contains NaN"):
+        with st.StoreWriter(tmp_path / "b", channels=CHANNELS, meta=META) as w:
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), rows)
+            w.set_frames(make_frames())
+    with pytest.raises(st.StoreError, match="frame statistics were never set"):
+        with st.StoreWriter(tmp_path / "c", channels=CHANNELS, meta=META) as w:
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), make_rows(5))
+    with pytest.raises(st.StoreError, match="no cells were written"):
+        with st.StoreWriter(tmp_path / "d", channels=CHANNELS, meta=META) as w:
+            w.set_frames(make_frames())
+    with pytest.raises(st.StoreError, match="role"):
+        with st.StoreWriter(tmp_path / "e", channels=[("hoechst", "dapi")], meta=META) as w:
+            w.append(np.zeros((5, 1, 48, 48), np.uint16), make_rows(5))
+            w.set_frames(make_frames().drop(columns=["brightfield_median", "brightfield_std"]))
+    with pytest.raises(st.StoreError, match="frame_interval_min"):
+        with st.StoreWriter(tmp_path / "f", channels=CHANNELS, meta={"pixel_size_um": 1.0}) as w:
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), make_rows(5))
+            w.set_frames(make_frames())
+    assert list(tmp_path.iterdir()) == []
+
+
+def corrupt(path: Path, how: str) -> None:
+    if how == "no_meta":
+        (path / st.META_NAME).unlink()
+    elif how == "bad_json":
+        (path / st.META_NAME).write_text("{not json")
+    elif how == "schema":
+        meta = json.loads((path / st.META_NAME).read_text())
+        meta["schema_version"] = 99
+        (path / st.META_NAME).write_text(json.dumps(meta))
+    elif how == "channels":
+        meta = json.loads((path / st.META_NAME).read_text())
+        meta["channels"] = meta["channels"][:1]
+        (path / st.META_NAME).write_text(json.dumps(meta))
+    elif how == "rows":
+        pd.read_parquet(path / st.CELLS_NAME).iloc[:-1].to_parquet(path / st.CELLS_NAME)
+    elif how == "column":
+        pd.read_parquet(path / st.CELLS_NAME).drop(columns=["track_id"]).to_parquet(path / st.CELLS_NAME)
+    elif how == "class":
+        cells = pd.read_parquet(path / st.CELLS_NAME)
+        cells.loc[0, "class"] = 7
+        cells.to_parquet(path / st.CELLS_NAME)
+    elif how == "frames":
+        pd.read_parquet(path / st.FRAMES_NAME).iloc[:2].to_parquet(path / st.FRAMES_NAME)
+    elif how == "crops":
+        shutil.rmtree(path / st.CROPS_NAME)
+
+
+@pytest.mark.parametrize(
+    "how, file, message",
+    [
+        ("no_meta", st.META_NAME, "missing"),
+        ("bad_json", st.META_NAME, "not valid JSON"),
+        ("schema", st.META_NAME, "schema_version is 99"),
+        ("channels", st.CROPS_NAME, "shape"),
+        ("rows", st.CELLS_NAME, "rows but the crops array has"),
+        ("column", st.CELLS_NAME, "missing required column"),
+        ("class", st.CELLS_NAME, "'class' must hold"),
+        ("frames", st.FRAMES_NAME, "no statistics for"),
+        ("crops", st.CROPS_NAME, "missing"),
+    ],
+)
+def test_open_names_file_and_problem(tmp_path: Path, how: str, file: str, message: str) -> None:
+    write_store(tmp_path / "s", n=40)
+    corrupt(tmp_path / "s", how)
+    with pytest.raises(st.StoreError) as info:
+        st.open_store(tmp_path / "s")
+    assert message in str(info.value)
+    assert file in str(info.value) or how == "channels"
+
+
+def test_open_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(st.StoreError, match="no cell store here"):
+        st.open_store(tmp_path / "nothing")
