@@ -60,22 +60,41 @@ def fucci_ratio(df: pd.DataFrame) -> np.ndarray:
     return ratio.astype(np.float32)
 
 
-def prepare_points(df: pd.DataFrame, x: str = "x2d", y: str = "y2d") -> pd.DataFrame:
-    """The columns the ring views need: x, y, fucci_ratio and a categorical class name.
+_PREPARED = "deepcycle_ring_points"
 
-    Makes a narrow frame once (float32 coordinates) so that every later aggregation scans only
-    the bytes it needs -- this is what keeps millions of points interactive.
+
+def prepare_points(df: pd.DataFrame, x: str = "x2d", y: str = "y2d", color_by: str | None = None) -> pd.DataFrame:
+    """The narrow table the ring views aggregate: x, y (float32) and the colour column(s).
+
+    ``color_by=None`` keeps every colour (``fucci_ratio``, ``class_name``); a name keeps only what it
+    needs.  Aggregation cost scales with the bytes scanned, so a chapter that draws the same cells
+    several times prepares them once and passes the result to :func:`ring_view`/:func:`ring_image`.
+    The class becomes a Categorical built from integer codes (no per-row string work).
     """
     for col in (x, y):
         if col not in df.columns:
             raise KeyError(f"ring view: the table has no column {col!r} (columns: {list(df.columns)[:12]}...)")
     out = pd.DataFrame({x: df[x].to_numpy(dtype=np.float32), y: df[y].to_numpy(dtype=np.float32)})
-    if "fucci_red" in df.columns and "fucci_green" in df.columns:
-        out["fucci_ratio"] = fucci_ratio(df)
-    if "class" in df.columns:
-        names = _class_names()
-        cats = [names[k] for k in sorted(names)]
-        out["class_name"] = pd.Categorical(df["class"].map(names).fillna("unlabelled"), categories=cats)
+    want = {"fucci_ratio", "class"} if color_by is None else {color_by}
+    if "fucci_ratio" in want:
+        if "fucci_ratio" in df.columns:
+            out["fucci_ratio"] = df["fucci_ratio"].to_numpy(dtype=np.float32)
+        elif "fucci_red" in df.columns and "fucci_green" in df.columns:
+            out["fucci_ratio"] = fucci_ratio(df)
+    if "class" in want:
+        if "class_name" in df.columns and isinstance(df["class_name"].dtype, pd.CategoricalDtype):
+            out["class_name"] = df["class_name"].to_numpy()
+        elif "class" in df.columns:
+            names = _class_names()
+            keys = sorted(names)
+            codes = df["class"].to_numpy().astype(np.int64) - keys[0]
+            codes = np.where((codes >= 0) & (codes < len(keys)), codes, 0).astype(np.int8)  # unknown -> unlabelled
+            out["class_name"] = pd.Categorical.from_codes(codes, categories=[names[k] for k in keys])
+    extra = [] if color_by is None else [color_by]
+    for col in extra:
+        if col not in COLOR_BY and col in df.columns:
+            out[col] = df[col].to_numpy(dtype=np.float32)
+    out.attrs[_PREPARED] = (x, y)
     return out
 
 
@@ -117,9 +136,10 @@ def _numeric_cmap(column: str) -> str:
 
 def _points_for(df: pd.DataFrame, color_by: str, x: str, y: str) -> pd.DataFrame:
     """:func:`prepare_points` plus the numeric column to colour by; a clear error when it is missing."""
-    pts = prepare_points(df, x, y)
-    if color_by not in COLOR_BY and color_by in df.columns:
-        pts[color_by] = df[color_by].to_numpy(dtype=np.float32)
+    col = {"class": "class_name", "density": x}.get(color_by, color_by)
+    if df.attrs.get(_PREPARED) == (x, y) and col in df.columns:
+        return df  # prepared once by the caller: use as is
+    pts = prepare_points(df, x, y, color_by)
     col = {"class": "class_name", "density": x}.get(color_by, color_by)
     if col not in pts.columns:
         raise KeyError(
@@ -156,7 +176,7 @@ def ring_view(
     from holoviews.operation.datashader import datashade, dynspread, rasterize
 
     pts = _points_for(df, color_by, x, y)
-    vdims = [c for c in pts.columns if c not in (x, y)]
+    vdims = [c for c in pts.columns if c in ("class_name" if color_by == "class" else color_by,)]
     points = hv.Points(pts, kdims=[x, y], vdims=vdims)
     xr, yr = _ranges(pts, x, y)
     common = dict(dynamic=dynamic, width=width, height=height, x_range=xr, y_range=yr)
