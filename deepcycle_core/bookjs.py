@@ -1,0 +1,143 @@
+"""Offline JavaScript for the rendered book: serve BokehJS and Panel once from ``_static``.
+
+By default HoloViews/Panel load BokehJS from a CDN and Panel's figures link their stylesheets
+from the CDN too, so a reader without internet (or the test browser) sees empty plots, while
+inlining the libraries costs ~3 MB in every page. Instead the build copies the JavaScript and
+CSS that ship inside the installed ``bokeh`` and ``panel`` wheels into ``book/_static/vendor/``
+(git-ignored: the wheels are the one source, so the versions always match the Python side that
+wrote the figures), lists the scripts in every page head, and points the figures' stylesheet
+links at the local copies. This module is a Sphinx extension (``sphinx: extra_extensions`` in
+``_config.yml``), so a plain ``jupyter-book build .`` does all of it.
+
+In the notebooks, :func:`setup_holoviews` loads the Bokeh backend; the loader script it emits
+(which fetches from the CDN) is only needed by a live kernel, and the book leaves it out of the
+HTML (see ``nb_mime_priority_overrides`` in ``_config.yml``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+#: Where the vendored files go, relative to the project root; ``book/_static`` is a static path.
+VENDOR_DIR = Path("book") / "_static" / "vendor"
+#: Panel's CDN distribution folder, as written into a figure's stylesheet links (any version).
+PANEL_CDN_RE = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/")
+#: Parts of Panel's ``dist`` folder that figures link to (stylesheets and the spinner images they use).
+PANEL_CSS_PARTS = ("css", "bundled/theme", "assets")
+
+
+def js_sources() -> list[tuple[Path, str]]:
+    """(installed file, served name) for every library a HoloViews/Panel figure needs, in load order.
+
+    The served names carry the version so a browser cache never mixes releases.
+    """
+    import bokeh
+    import panel
+
+    bk_dir = Path(bokeh.__file__).parent / "server" / "static" / "js"
+    pn_dir = Path(panel.__file__).parent / "dist"
+    bkv, pnv = bokeh.__version__, panel.__version__
+    files = [
+        (bk_dir / "bokeh.min.js", f"bokeh-{bkv}.min.js"),
+        (bk_dir / "bokeh-gl.min.js", f"bokeh-gl-{bkv}.min.js"),
+        (bk_dir / "bokeh-widgets.min.js", f"bokeh-widgets-{bkv}.min.js"),
+        (bk_dir / "bokeh-tables.min.js", f"bokeh-tables-{bkv}.min.js"),
+        (pn_dir / "panel.min.js", f"panel-{pnv}.min.js"),
+    ]
+    missing = [str(src) for src, _ in files if not src.is_file()]
+    if missing:
+        raise FileNotFoundError(f"BokehJS/Panel JavaScript missing from the installed packages: {missing}")
+    return files
+
+
+def _copy_if_changed(src: Path, target: Path) -> None:
+    if target.exists() and target.stat().st_size == src.stat().st_size:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+
+
+def vendor_js(dest: str | os.PathLike) -> list[str]:
+    """Copy the libraries and Panel's stylesheets into ``dest`` and return the script names in load order.
+
+    Copies only what changed, so a rebuild is quick; scripts of other versions left by an earlier
+    build are removed so the output holds one copy. Panel's CSS goes to ``dest/panel/dist/``.
+    """
+    import panel
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = []
+    for src, name in js_sources():
+        _copy_if_changed(src, dest / name)
+        names.append(name)
+    for old in dest.glob("*.js"):
+        if old.name not in names:
+            old.unlink()
+    pn_dist = Path(panel.__file__).parent / "dist"
+    for part in PANEL_CSS_PARTS:
+        for src in (pn_dist / part).rglob("*"):
+            if src.is_file() and src.suffix in {".css", ".svg"}:
+                _copy_if_changed(src, dest / "panel" / "dist" / src.relative_to(pn_dist))
+    return names
+
+
+def localise_cdn_links(html: str, static_prefix: str) -> str:
+    """Point Panel's CDN stylesheet links in ``html`` at the vendored copy under ``static_prefix``.
+
+    ``static_prefix`` is the page-relative URL of ``_static/`` (e.g. ``../_static/``).
+    """
+    return PANEL_CDN_RE.sub(f"{static_prefix}vendor/panel/dist/", html)
+
+
+def setup_holoviews(**options: Any) -> None:
+    """Load HoloViews' Bokeh backend the same way in every chapter.
+
+    Resources are not inlined (that would put ~3 MB of JavaScript into every notebook and page);
+    a live kernel loads them from the CDN, the rendered book from its own ``_static``.
+    """
+    import holoviews as hv
+
+    options.setdefault("logo", False)
+    options.setdefault("inline", False)
+    hv.extension("bokeh", **options)
+
+
+def _on_page_context(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    # sphinx-thebe registers its inline configuration script once per read pass, so a page can carry
+    # two identical ``const THEBE_JS_URL`` scripts, and the second throws a SyntaxError: keep one.
+    scripts = context.get("script_files")
+    if scripts:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for js in scripts:
+            # Inline scripts are registered with filename None or '' depending on the code path.
+            attrs = getattr(js, "attributes", {}) or {}
+            key = (str(getattr(js, "filename", js) or ""), repr(sorted(attrs.items())))
+            if key not in seen:
+                seen.add(key)
+                unique.append(js)
+        scripts[:] = unique
+    body = context.get("body")
+    if body and "cdn.holoviz.org" in body:
+        prefix = context["pathto"]("_static/", 1)
+        context["body"] = localise_cdn_links(body, prefix if prefix.endswith("/") else prefix + "/")
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension entry point: vendor the files, add the scripts to every page, localise links.
+
+    The copy happens here, at extension load, because Sphinx drops ``html_static_path`` entries
+    that do not exist yet when the configuration is validated.
+    """
+    for name in vendor_js(Path(app.srcdir) / VENDOR_DIR):
+        # Plain blocking scripts in <head>: BokehJS must exist before a figure's inline script runs.
+        app.add_js_file(f"vendor/{name}", priority=400)
+    app.connect("html-page-context", _on_page_context, priority=900)  # after the theme adds its scripts
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
