@@ -1,0 +1,283 @@
+"""Run the book: execute the chapters in order with papermill, then optionally render them.
+
+The chapters are the pipeline: each one reads what the chapters before it wrote under
+``data/runs/<profile>/`` and writes its own stage there. Running them in ``_toc.yml`` order under one
+parameter profile (``book/params/<profile>.yaml``) is therefore the whole analysis, and the executed
+notebooks are the record of it.
+
+Under the ``default`` profile each executed chapter replaces ``book/<chapter>.ipynb`` (the committed,
+rendered book shows the run just made); under any other profile the executed notebooks go to
+``data/runs/<profile>/notebooks/`` so a smoke or paper-scale run never overwrites the book. A chapter is
+executed into the run folder first and copied into ``book/`` only when it succeeded, so a failure
+never leaves a half-run chapter in the book; the run stops at the first failing chapter and names the
+chapter, the cell and the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from . import runs
+
+#: The profile whose executed chapters are written back into ``book/`` (what the book shows).
+BOOK_PROFILE = "default"
+
+
+class ChapterError(RuntimeError):
+    """A chapter failed: names the chapter, the cell and the error, and where the failed notebook is."""
+
+    def __init__(self, chapter: str, message: str, notebook: Path | None = None):
+        self.chapter = chapter
+        self.notebook = notebook
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """One executed chapter: its name, where the executed notebook was written, and how long it took."""
+
+    name: str
+    output: Path
+    seconds: float
+
+
+def toc_chapters(root: str | os.PathLike | None = None) -> list[Path]:
+    """The notebook chapters listed in ``_toc.yml``, in reading order (Markdown pages are skipped).
+
+    An entry with neither a ``.ipynb`` nor a ``.md`` file raises, naming the entry and the toc.
+    """
+    root = Path(root) if root is not None else runs.repo_root()
+    toc_path = root / "_toc.yml"
+    if not toc_path.exists():
+        raise FileNotFoundError(f"{toc_path}: no table of contents; the chapters' order is read from it")
+    toc = yaml.safe_load(toc_path.read_text()) or {}
+    if not isinstance(toc, dict):
+        raise ValueError(f"{toc_path}: expected a mapping with 'root' and 'chapters'")
+
+    entries: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                entries.append(str(node["file"]))
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    if "root" in toc:
+        entries.append(str(toc["root"]))
+    walk(toc)
+
+    chapters = []
+    for entry in entries:
+        base = root / entry
+        candidates = [base] if base.suffix else [base.with_suffix(".ipynb"), base.with_suffix(".md")]
+        found = next((p for p in candidates if p.exists()), None)
+        if found is None:
+            raise FileNotFoundError(f"{toc_path}: entry {entry!r} has no file ({', '.join(map(str, candidates))})")
+        if found.suffix == ".ipynb":
+            chapters.append(found)
+    return chapters
+
+
+def select_chapters(chapters: Sequence[Path], wanted: Sequence[str] | None) -> list[Path]:
+    """Keep the chapters named in ``wanted`` (``02_train``, ``02`` or ``book/02_train.ipynb``), in book order."""
+    if not wanted:
+        return list(chapters)
+    keep: set[Path] = set()
+    for name in wanted:
+        stem = Path(name.strip()).stem
+        matches = [c for c in chapters if c.stem == stem] or [c for c in chapters if c.stem.split("_")[0] == stem]
+        if len(matches) != 1:
+            known = ", ".join(c.stem for c in chapters)
+            raise ValueError(f"unknown chapter {name!r}; the chapters in _toc.yml are: {known}")
+        keep.add(matches[0])
+    return [c for c in chapters if c in keep]
+
+
+class _DropUnknownParameterWarnings(logging.Filter):
+    # Every profile key is injected into every chapter (each chapter uses its stage's keys), so
+    # papermill's "Passed unknown parameter" warning is expected noise here.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passed unknown parameter" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_papermill() -> Iterator[None]:
+    logger = logging.getLogger("papermill")
+    flt = _DropUnknownParameterWarnings()
+    logger.addFilter(flt)
+    try:
+        yield
+    finally:
+        logger.removeFilter(flt)
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _tidy(path: Path, root: Path) -> None:
+    """Drop run timestamps and make recorded paths relative, so a rerun changes only what changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    pm = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "environment_variables"):
+        pm.pop(key, None)
+    for key in ("input_path", "output_path"):
+        if pm.get(key):
+            with contextlib.suppress(ValueError):
+                pm[key] = Path(pm[key]).resolve().relative_to(root.resolve()).as_posix()
+    for cell in nb.cells:
+        cpm = cell.metadata.get("papermill")
+        if cpm:
+            for key in ("start_time", "end_time", "duration"):
+                cpm.pop(key, None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+
+
+def _execute(chapter: Path, output: Path, params: dict[str, Any], root: Path, progress: bool) -> None:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    rel = chapter.relative_to(root).as_posix() if chapter.is_relative_to(root) else str(chapter)
+    try:
+        with _quiet_papermill(), _environ(DEEPCYCLE_ROOT=str(root)):
+            pm.execute_notebook(
+                str(chapter),
+                str(output),
+                parameters=params,
+                kernel_name="python3",
+                cwd=str(chapter.parent),
+                progress_bar=progress,
+                request_save_on_cell_execute=False,
+            )
+    except PapermillExecutionError as exc:
+        # exc.cell_index counts every cell (papermill's injected parameters cell included); the
+        # execution count is what the reader sees as "In [n]".
+        source = (exc.source or "").strip().splitlines()
+        first = source[0] if source else ""
+        raise ChapterError(
+            chapter.stem,
+            f"chapter {chapter.stem} ({rel}) failed in cell {exc.cell_index} (In [{exc.exec_count}]: {first!r}): "
+            f"{exc.ename}: {exc.evalue}; the executed notebook with the traceback is {output}",
+            output,
+        ) from None
+    except Exception as exc:  # kernel died, missing kernel, bad notebook file
+        raise ChapterError(
+            chapter.stem, f"chapter {chapter.stem} ({rel}) could not be executed: {type(exc).__name__}: {exc}", output
+        ) from exc
+
+
+def run_book(
+    profile: str = BOOK_PROFILE,
+    chapters: Sequence[str] | None = None,
+    *,
+    build: bool = False,
+    progress: bool = True,
+    root: str | os.PathLike | None = None,
+) -> list[ChapterRun]:
+    """Execute the book's chapters in ``_toc.yml`` order under ``book/params/<profile>.yaml``.
+
+    ``chapters`` limits the run to some chapters (they still run in book order, reading what earlier
+    chapters left in the run folder). With ``build`` the book is then rendered with Jupyter Book.
+    Raises :class:`ChapterError` at the first failing chapter.
+    """
+    root = Path(root).resolve() if root is not None else runs.repo_root()
+    params = runs.load_profile(profile, root=root)
+    params.setdefault("profile", profile)
+    todo = select_chapters(toc_chapters(root), chapters)
+    if not todo:
+        raise ValueError(f"{root / '_toc.yml'}: no notebook chapters to run")
+    out_dir = root / "data" / "runs" / profile / "notebooks"
+
+    done: list[ChapterRun] = []
+    for i, chapter in enumerate(todo, 1):
+        output = out_dir / chapter.name
+        if progress:
+            print(f"[{i}/{len(todo)}] {chapter.stem}: running under profile {profile!r}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        _execute(chapter, output, params, root, progress)
+        _tidy(output, root)
+        final = output
+        if profile == BOOK_PROFILE:
+            shutil.copyfile(output, chapter)
+            final = chapter
+        seconds = time.perf_counter() - t0
+        done.append(ChapterRun(chapter.stem, final, seconds))
+        if progress:
+            print(f"[{i}/{len(todo)}] {chapter.stem}: done in {seconds:.1f} s -> {final}", file=sys.stderr, flush=True)
+    if build:
+        build_book(root, progress=progress)
+    return done
+
+
+def build_book(root: str | os.PathLike | None = None, *, strict: bool = True, progress: bool = True) -> Path:
+    """Render the book with ``jupyter-book build`` (no execution: the chapters carry their outputs).
+
+    Returns ``_build/html``; raises naming the command when the build fails.
+    """
+    root = Path(root) if root is not None else runs.repo_root()
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"), "build", str(root)]
+    if strict:
+        cmd += ["-W", "--keep-going"]
+    result = subprocess.run(cmd, cwd=root, capture_output=not progress, text=True)
+    if result.returncode != 0:
+        tail = "" if progress else "\n" + (result.stdout or "")[-3000:] + (result.stderr or "")[-3000:]
+        raise RuntimeError(f"book build failed ({' '.join(cmd)} exited {result.returncode}){tail}")
+    return root / "_build" / "html"
+
+
+def _cli_run(args: argparse.Namespace) -> int:
+    wanted = [c for c in (args.chapters or "").split(",") if c.strip()] or None
+    try:
+        done = run_book(args.profile, wanted, build=args.build, progress=not args.quiet)
+    except ChapterError as exc:
+        print(f"deepcycle run: {exc}", file=sys.stderr)
+        return 1
+    total = sum(r.seconds for r in done)
+    print(f"ran {len(done)} chapter(s) under profile {args.profile!r} in {total:.0f} s")
+    return 0
+
+
+def register_cli(subparsers: Any) -> None:
+    """``deepcycle run --profile NAME [--chapters 01_data,02_train] [--build]``."""
+    p = subparsers.add_parser(
+        "run",
+        help="execute the book's chapters in order with papermill (and optionally build the book)",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("--profile", default=BOOK_PROFILE, help="parameter profile: book/params/<NAME>.yaml (default: %(default)s)")
+    p.add_argument("--chapters", default=None, help="comma-separated chapters to run, e.g. 01_data,02_train (default: all)")
+    p.add_argument("--build", action="store_true", help="render the book with jupyter-book afterwards")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cli_run)

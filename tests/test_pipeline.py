@@ -1,0 +1,114 @@
+"""deepcycle_core.pipeline: chapters run in toc order under a profile, failures name chapter/cell/error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from deepcycle_core import pipeline
+
+
+def _notebook(path: Path, *sources: str, params: str = 'profile = "default"\nseed = 0\nscale = 1') -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"),
+                nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    """A throwaway project: two chapters where the second reads what the first wrote, one toc, two profiles."""
+    (tmp_path / "book" / "params").mkdir(parents=True)
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/02_second\n  - file: book/01_first\n"
+    )
+    (tmp_path / "book" / "intro.md").write_text("# intro\n")
+    (tmp_path / "book" / "params" / "default.yaml").write_text("profile: default\nseed: 0\nscale: 3\n")
+    (tmp_path / "book" / "params" / "smoke.yaml").write_text("profile: smoke\nseed: 1\nscale: 5\nother_key: 1\n")
+    # The toc order (02 before 01) is what counts, not the file names.
+    _notebook(tmp_path / "book" / "02_second.ipynb",
+              "import json, pathlib\nout = pathlib.Path('order.json')\n"
+              "out.write_text(json.dumps({'first': scale * 2, 'profile': profile}))\nprint(scale * 2)")
+    _notebook(tmp_path / "book" / "01_first.ipynb",
+              "import json, pathlib\nd = json.loads(pathlib.Path('order.json').read_text())\n"
+              "assert d['profile'] == profile\nprint(d['first'] + scale)")
+    return tmp_path
+
+
+def _outputs(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return ["".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def test_toc_order_and_selection(book: Path) -> None:
+    chapters = pipeline.toc_chapters(book)
+    assert [c.stem for c in chapters] == ["02_second", "01_first"]  # intro.md is not executed
+    assert [c.stem for c in pipeline.select_chapters(chapters, ["01_first", "02"])] == ["02_second", "01_first"]
+    with pytest.raises(ValueError, match="unknown chapter 'nope'.*02_second, 01_first"):
+        pipeline.select_chapters(chapters, ["nope"])
+
+
+def test_default_profile_runs_in_order_and_writes_in_place(book: Path) -> None:
+    done = pipeline.run_book("default", root=book, progress=False)
+    assert [r.name for r in done] == ["02_second", "01_first"]
+    assert [r.output for r in done] == [book / "book" / "02_second.ipynb", book / "book" / "01_first.ipynb"]
+    # The injected profile (scale 3) reached both chapters, and the second read what the first wrote.
+    assert "6\n" in _outputs(book / "book" / "02_second.ipynb")
+    assert "9\n" in _outputs(book / "book" / "01_first.ipynb")
+    meta = json.loads((book / "book" / "01_first.ipynb").read_text())["metadata"]["papermill"]
+    assert meta["input_path"] == "book/01_first.ipynb"  # relative, no machine-specific paths
+    assert "start_time" not in meta and "duration" not in meta
+
+
+def test_other_profile_never_overwrites_the_book(book: Path) -> None:
+    before = (book / "book" / "01_first.ipynb").read_bytes()
+    done = pipeline.run_book("smoke", ["01_first", "02_second"], root=book, progress=False)
+    out = book / "data" / "runs" / "smoke" / "notebooks"
+    assert [r.output for r in done] == [out / "02_second.ipynb", out / "01_first.ipynb"]
+    assert "15\n" in _outputs(out / "01_first.ipynb")  # 5 * 2 + 5
+    assert (book / "book" / "01_first.ipynb").read_bytes() == before
+
+
+def test_failure_names_chapter_cell_and_error_and_stops(book: Path) -> None:
+    _notebook(book / "book" / "02_second.ipynb", "x = 1", "raise ValueError('ring has too few cells')")
+    before = (book / "book" / "02_second.ipynb").read_bytes()
+    with pytest.raises(pipeline.ChapterError) as info:
+        pipeline.run_book("default", root=book, progress=False)
+    msg = str(info.value)
+    assert "chapter 02_second (book/02_second.ipynb)" in msg
+    assert "raise ValueError" in msg and "In [" in msg
+    assert "ValueError: ring has too few cells" in msg
+    assert info.value.notebook == book / "data" / "runs" / "default" / "notebooks" / "02_second.ipynb"
+    # The failed run is kept in the run folder; the book's chapter is untouched; 01 never ran.
+    assert info.value.notebook.exists()
+    assert (book / "book" / "02_second.ipynb").read_bytes() == before
+    assert not (book / "data" / "runs" / "default" / "notebooks" / "01_first.ipynb").exists()
+
+
+def test_unknown_profile_and_missing_toc_entry(book: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml: no such parameter profile; known profiles: \['default', 'smoke'\]"):
+        pipeline.run_book("nope", root=book, progress=False)
+    (book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/03_missing\n")
+    with pytest.raises(FileNotFoundError, match="entry 'book/03_missing' has no file"):
+        pipeline.toc_chapters(book)
+
+
+def test_cli_reports_failure_with_exit_code(book: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # The sub-command alone (the full `deepcycle` parser imports every stage, torch included).
+    parser = argparse.ArgumentParser(prog="deepcycle")
+    pipeline.register_cli(parser.add_subparsers())
+    monkeypatch.setenv("DEEPCYCLE_ROOT", str(book))
+    _notebook(book / "book" / "02_second.ipynb", "raise KeyError('train_epochs')")
+    args = parser.parse_args(["run", "--profile", "default", "--chapters", "02_second", "--quiet"])
+    assert args.func(args) == 1
+    assert "chapter 02_second" in capsys.readouterr().err
+    args = parser.parse_args(["run", "--profile", "nope"])
+    with pytest.raises(FileNotFoundError, match="no such parameter profile"):  # main() turns it into exit 2
+        args.func(args)
