@@ -1,0 +1,74 @@
+# DeepCycle Book: two commands.
+#   make book   build the environment, run every chapter under book/params/default.yaml, render _build/html
+#   make test   unit tests + nbval of the committed chapters + the headless-browser check of the rendered book
+# Pins live in requirements.txt only; pyproject.toml reads them, so `pip install -e .` installs exactly those.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deepcycle-installed
+PROFILE ?= default
+JB_FLAGS ?= -W --keep-going
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: all book run html smoke test unit nbval browser chromium venv clean distclean help
+
+all: book
+
+help:
+	@echo "make book     create .venv if needed, run all chapters (profile $(PROFILE)) in place, build _build/html"
+	@echo "make test     unit tests + nbval of book/*.ipynb + headless Chromium check of the rendered book"
+	@echo "make smoke    run all chapters under the smoke profile into data/runs/smoke/ (no build)"
+	@echo "make html     render the book from the committed chapters (no execution)"
+	@echo "make clean    remove _build and the vendored JavaScript; make distclean also removes .venv and data/runs"
+
+# The environment: created once, re-installed only when the pins or the packaging change.
+venv: $(STAMP)
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -e .
+	@touch $@
+
+book: run html
+
+run: $(STAMP)
+	$(BIN)/deepcycle run --profile $(PROFILE)
+
+html: $(STAMP)
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	@echo "open _build/html/index.html"
+
+smoke: $(STAMP)
+	$(BIN)/deepcycle run --profile smoke
+
+# Headless Chromium for the browser test (Debian's package; we run as root in CI).
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "NOTE: apt-get is not available and $(CHROMIUM) is missing: the browser test will be skipped"; \
+	fi
+
+# The chapters in _toc.yml order, as nbval must execute them (each reads what the previous ones wrote).
+CHAPTERS = $$($(BIN)/python -c "from deepcycle_core.pipeline import toc_chapters; import pathlib; r = pathlib.Path.cwd(); print(' '.join(p.relative_to(r).as_posix() for p in toc_chapters(r)))")
+NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest tests $(CHAPTERS) $(NBVAL)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not browser"
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest $(CHAPTERS) $(NBVAL)
+
+browser: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/test_browser.py
+
+clean:
+	rm -rf _build book/_static/vendor
+
+distclean: clean
+	rm -rf $(VENV) data/runs
