@@ -1,0 +1,703 @@
+"""The cycle ring: a closed curve through the descriptors, each cell's angle on it, pseudotime, hours.
+
+Why this shape of method: a cycling population traces a closed loop in any descriptor that follows the
+cycle; the position along that loop is the cell's clock. The original fitted a 30-node ring
+self-organising map on a UMAP and set origin and direction by hand; here
+
+1. the descriptors (any ``d >= 2`` features; the network's 4 log-probabilities by default) are centred,
+   optionally whitened, and projected to 2-D by PCA;
+2. a smooth closed principal curve is fitted in that plane (Hastie & Stuetzle 1989 iterations with a
+   periodic smoother: a low-order Fourier series in the arc-length parameter, refitted after every
+   re-projection), and each cell's pseudotime is the arc-length fraction of its projection on the curve;
+3. direction and origin come from the FUCCI classes, never by hand: going forward the low/low (0),
+   red-high (1) and green-high (2) classes must appear in that cyclic order (G1 before S/G2/M), and the
+   origin (division) is the best split point between green-high and low/low on the arc that joins their
+   circular means;
+4. hours by ergodic rate analysis (Kafri et al. 2013): in an exponentially growing population with
+   doubling time T, the fraction F of cells with pseudotime <= p maps to age t = -T log2(1 - F/2);
+5. the paper's variant for comparison: a 30-node ring SOM in the same plane, oriented the same way.
+
+Fitting never sees held-out cells (the full-cycle tracks used as validation evidence); the fitted
+:class:`Ring` is then applied to every cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from .runs import RunDir
+
+TWO_PI = 2.0 * np.pi
+#: Biological order of the 4 FUCCI classes going forward from division.
+CLASS_ORDER = (0, 1, 3, 2)
+CLASS_NAMES = {0: "low/low", 1: "red-high", 2: "green-high", 3: "both-high"}
+RING_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# ergodic rate analysis
+# ---------------------------------------------------------------------------------------------
+def era_age_fraction(F: Any) -> np.ndarray:
+    """Age as a fraction of the doubling time for cumulative fraction ``F`` in [0, 1]: −log2(1 − F/2).
+
+    In a steady exponentially growing population the density of cells at age a (fraction of T) is
+    2 ln2 · 2^(−a), so F(a) = 2(1 − 2^(−a)); this inverts it. F = 0 → 0, F = 1 → 1.
+    """
+    F = np.clip(np.asarray(F, dtype=float), 0.0, 1.0)
+    return -np.log2(1.0 - F / 2.0)
+
+
+def era_hours(pseudotime: Any, T_hours: float, reference: Any | None = None) -> np.ndarray:
+    """Hours since division for each pseudotime by ERA; F is the ECDF of ``reference`` (default: itself)."""
+    p = np.asarray(pseudotime, dtype=float)
+    ref = np.sort(np.asarray(p if reference is None else reference, dtype=float).ravel())
+    if ref.size == 0:
+        raise ValueError("ERA needs a non-empty reference population")
+    F = np.searchsorted(ref, p, side="right") / ref.size
+    return float(T_hours) * era_age_fraction(F)
+
+
+def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
+    """Population doubling time (hours) from cell counts over time: 1 / slope of log2(count) vs time.
+
+    A least-squares line through log2 counts; raises ValueError when there are fewer than 3 time
+    points with cells or the population does not grow (the ERA needs exponential growth).
+    """
+    t = np.asarray(times_h, dtype=float).ravel()
+    c = np.asarray(counts, dtype=float).ravel()
+    if t.shape != c.shape:
+        raise ValueError(f"times_h and counts differ in length ({t.size} vs {c.size})")
+    ok = np.isfinite(t) & np.isfinite(c) & (c > 0)
+    t, c = t[ok], c[ok]
+    if np.unique(t).size < 3:
+        raise ValueError(f"a growth curve needs at least 3 time points with cells, got {np.unique(t).size}")
+    slope = np.polyfit(t, np.log2(c), 1)[0]
+    if not slope > 0:
+        raise ValueError(f"the cell count does not grow (log2 slope {slope:.3g} per hour): no doubling time")
+    return float(1.0 / slope)
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry helpers
+# ---------------------------------------------------------------------------------------------
+def _fourier_basis(lam: np.ndarray, n_harmonics: int) -> np.ndarray:
+    k = np.arange(1, n_harmonics + 1)
+    ang = TWO_PI * lam[:, None] * k[None, :]
+    return np.hstack([np.ones((lam.size, 1)), np.cos(ang), np.sin(ang)])
+
+
+def _arc(P: np.ndarray) -> tuple[np.ndarray, float]:
+    """Cumulative arc length at each vertex of the closed polyline P (m, 2), and the total length."""
+    seg = np.linalg.norm(np.roll(P, -1, axis=0) - P, axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    return cum[:-1], float(cum[-1])
+
+
+def _resample_closed(P: np.ndarray, m: int, start: float = 0.0) -> np.ndarray:
+    """m points equally spaced in arc length along the closed polyline P, from arc fraction ``start``."""
+    s, L = _arc(P)
+    closed = np.vstack([P, P[:1]])
+    sc = np.concatenate([s, [L]]) / L
+    t = (start + np.arange(m) / m) % 1.0
+    return np.column_stack([np.interp(t, sc, closed[:, 0]), np.interp(t, sc, closed[:, 1])])
+
+
+def project_to_curve(xy: np.ndarray, curve: np.ndarray, chunk: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Arc-length fraction in [0, 1) of each point's projection on the closed polyline, and its squared distance.
+
+    The nearest vertex is found with a KD-tree, then the point is projected on the two segments that
+    meet there, so the parameter is continuous (not quantised to the vertices).
+    """
+    xy = np.asarray(xy, dtype=float)
+    s, L = _arc(curve)
+    if L <= 0:
+        raise ValueError("the ring has zero length: the descriptors do not trace a loop")
+    m = len(curve)
+    tree = cKDTree(curve)
+    seg_len = np.linalg.norm(np.roll(curve, -1, axis=0) - curve, axis=1)
+    lam = np.empty(len(xy))
+    d2 = np.empty(len(xy))
+    for a in range(0, len(xy), chunk):
+        X = xy[a : a + chunk]
+        _, k = tree.query(X)
+        best_d = np.full(len(X), np.inf)
+        best_p = np.zeros(len(X))
+        for i0 in ((k - 1) % m, k):
+            i1 = (i0 + 1) % m
+            A, B = curve[i0], curve[i1]
+            AB = B - A
+            den = np.maximum(np.einsum("ij,ij->i", AB, AB), 1e-300)
+            t = np.clip(np.einsum("ij,ij->i", X - A, AB) / den, 0.0, 1.0)
+            Q = A + t[:, None] * AB
+            d = np.einsum("ij,ij->i", X - Q, X - Q)
+            better = d < best_d
+            best_d[better] = d[better]
+            best_p[better] = (s[i0] + t * seg_len[i0])[better]
+        lam[a : a + chunk] = (best_p / L) % 1.0
+        d2[a : a + chunk] = best_d
+    return lam, d2
+
+
+def fit_closed_curve(
+    xy: np.ndarray,
+    *,
+    n_harmonics: int = 6,
+    smoothing: float = 1e-2,
+    n_points: int = 512,
+    max_iter: int = 30,
+    tol: float = 1e-5,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A smooth closed principal curve through 2-D points (Hastie–Stuetzle iterations).
+
+    Start from each point's angle about the centre of the (axis-scaled) cloud; then repeat: fit x(λ)
+    and y(λ) as Fourier series of ``n_harmonics`` harmonics (ridge penalty ``smoothing``·k⁴ on the k-th
+    harmonic, a periodic smoothing-spline-like roughness penalty), resample the curve at equal arc
+    length, and re-project every point to get its new λ, until the mean squared distance stops
+    falling. Returns the curve as ``n_points`` vertices (equal arc-length spacing) and diagnostics.
+    """
+    xy = np.asarray(xy, dtype=float)
+    c = xy.mean(axis=0)
+    sd = xy.std(axis=0)
+    sd[sd == 0] = 1.0
+    z = (xy - c) / sd
+    lam = (np.arctan2(z[:, 1], z[:, 0]) / TWO_PI) % 1.0
+    k = np.arange(1, n_harmonics + 1, dtype=float)
+    scale2 = float(np.mean(np.sum((xy - c) ** 2, axis=1))) or 1.0
+    penalty = smoothing * len(xy) * np.concatenate([[0.0], k**4, k**4])
+    prev = np.inf
+    history = []
+    curve = None
+    for it in range(max_iter):
+        B = _fourier_basis(lam, n_harmonics)
+        coef = np.linalg.solve(B.T @ B + np.diag(penalty), B.T @ xy)
+        dense = _fourier_basis(np.arange(4 * n_points) / (4 * n_points), n_harmonics) @ coef
+        curve = _resample_closed(dense, n_points)
+        lam, d2 = project_to_curve(xy, curve)
+        msd = float(d2.mean()) / scale2
+        history.append(msd)
+        if prev - msd < tol * max(prev, 1e-12) and it > 0:
+            break
+        prev = msd
+    return curve, {"iterations": len(history), "relative_msd": history[-1], "msd_history": history}
+
+
+# ---------------------------------------------------------------------------------------------
+# orientation: direction and origin from the FUCCI classes
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Orientation:
+    """``pseudotime = (direction · (raw − origin)) mod 1``; raw is a parameter in [0, 1) on the ring."""
+
+    direction: int
+    origin: float
+    class_means: dict[int, float]  # circular mean pseudotime of each class after orientation
+    order_ok: bool  # both-high falls between red-high and green-high, as biology says
+
+    def apply(self, raw: Any) -> np.ndarray:
+        return (self.direction * (np.asarray(raw, dtype=float) - self.origin)) % 1.0
+
+
+def _circ_mean_turns(x: np.ndarray) -> tuple[float, float]:
+    z = np.exp(1j * TWO_PI * x).mean()
+    return float((np.angle(z) / TWO_PI) % 1.0), float(abs(z))
+
+
+def _between(a: float, b: float, c: float) -> bool:
+    """True if b is met before c going forward (increasing, mod 1) from a."""
+    return (b - a) % 1.0 < (c - a) % 1.0
+
+
+def _best_split(offsets: np.ndarray, is_before: np.ndarray) -> float:
+    """Split point on a line minimising (#'after'-class cells before it + #'before'-class cells after it)."""
+    vals, inv = np.unique(offsets, return_inverse=True)
+    n_before = np.bincount(inv, weights=is_before.astype(float), minlength=vals.size)
+    n_after = np.bincount(inv, weights=(~is_before).astype(float), minlength=vals.size)
+    # candidate j: split just before vals[j] (j = 0..V); cost = after-class left of it + before-class right of it
+    left_after = np.concatenate([[0.0], np.cumsum(n_after)])
+    right_before = n_before.sum() - np.concatenate([[0.0], np.cumsum(n_before)])
+    cost = left_after + right_before
+    best = np.flatnonzero(cost == cost.min())
+    j = int(best[len(best) // 2])
+    lo = vals[j - 1] if j > 0 else vals[0]
+    hi = vals[j] if j < vals.size else vals[-1]
+    return float((lo + hi) / 2.0)
+
+
+def orient(raw: Any, classes: Any, *, min_class_cells: int = 10) -> Orientation:
+    """Direction and origin of a ring from the FUCCI classes of its cells (unlabelled: class −1).
+
+    Direction: the cyclic order of the circular means of low/low (0), red-high (1) and green-high (2)
+    must be 0 → 1 → 2 going forward (G1 before S/G2/M); three distinct points on a circle always have
+    a definite cyclic order, so this never needs a threshold. Origin (division): on the forward arc from
+    the green-high mean to the low/low mean, the split point that best separates green-high cells
+    (before) from low/low cells (after) — the place where green-high turns into low/low.
+    Raises ValueError when a class is missing or is spread around the whole ring.
+    """
+    raw = np.asarray(raw, dtype=float) % 1.0
+    classes = np.asarray(classes)
+    if raw.shape != classes.shape:
+        raise ValueError(f"{raw.size} ring positions but {classes.size} class labels")
+    means: dict[int, float] = {}
+    for c in CLASS_ORDER:
+        sel = raw[classes == c]
+        if sel.size < min_class_cells:
+            raise ValueError(
+                f"class {c} ({CLASS_NAMES[c]}) has {sel.size} cells, fewer than {min_class_cells}: "
+                "cannot orient the ring (are the FUCCI classes / predictions complete?)"
+            )
+        mu, R = _circ_mean_turns(sel)
+        if R < 0.05:
+            raise ValueError(
+                f"class {c} ({CLASS_NAMES[c]}) is spread around the whole ring (resultant length {R:.3f}): "
+                "the descriptors do not order the cycle"
+            )
+        means[c] = mu
+    direction = 1 if _between(means[0], means[1], means[2]) else -1
+    m = {c: (direction * v) % 1.0 for c, v in means.items()}
+    x = (direction * raw) % 1.0
+    start = m[2]
+    span = (m[0] - m[2]) % 1.0
+    off = (x - start) % 1.0
+    sel = ((classes == 2) | (classes == 0)) & (off <= span)
+    if not sel.any():
+        origin_x = (start + span / 2.0) % 1.0
+    else:
+        origin_x = (start + _best_split(off[sel], classes[sel] == 2)) % 1.0
+    origin_raw = (direction * origin_x) % 1.0
+    oriented = {c: (v - origin_x) % 1.0 for c, v in m.items()}
+    order_ok = _between(oriented[0], oriented[1], oriented[3]) and _between(oriented[1], oriented[3], oriented[2])
+    return Orientation(direction=direction, origin=origin_raw, class_means=oriented, order_ok=bool(order_ok))
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper's variant: a ring self-organising map
+# ---------------------------------------------------------------------------------------------
+def fit_ring_som(
+    xy: np.ndarray, n_nodes: int = 30, *, n_iter: int = 40, sigma_start: float | None = None, sigma_end: float = 0.7
+) -> np.ndarray:
+    """A 1-D ring self-organising map (batch algorithm) on 2-D points; returns node positions (n_nodes, 2).
+
+    Nodes start on an ellipse around the cloud (so they are already in ring order) and are updated
+    with a Gaussian neighbourhood over ring distance whose width shrinks geometrically from
+    ``sigma_start`` (default n_nodes/4) to ``sigma_end``. Deterministic: no random initialisation.
+    """
+    xy = np.asarray(xy, dtype=float)
+    c = xy.mean(axis=0)
+    sd = xy.std(axis=0) * np.sqrt(2.0)
+    ang = TWO_PI * np.arange(n_nodes) / n_nodes
+    nodes = c + np.column_stack([np.cos(ang), np.sin(ang)]) * sd
+    idx = np.arange(n_nodes)
+    ring = np.abs(idx[:, None] - idx[None, :])
+    ring = np.minimum(ring, n_nodes - ring).astype(float)
+    s0 = sigma_start if sigma_start is not None else n_nodes / 4.0
+    for it in range(n_iter):
+        sigma = s0 * (sigma_end / s0) ** (it / max(n_iter - 1, 1))
+        H = np.exp(-(ring**2) / (2.0 * sigma**2))
+        bmu = som_nodes_of(xy, nodes)
+        counts = np.bincount(bmu, minlength=n_nodes).astype(float)
+        sums = np.column_stack([np.bincount(bmu, weights=xy[:, j], minlength=n_nodes) for j in range(2)])
+        den = H @ counts
+        nodes = np.where(den[:, None] > 0, (H @ sums) / np.maximum(den, 1e-300)[:, None], nodes)
+    return nodes
+
+
+def som_nodes_of(xy: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """Index of the nearest node (best-matching unit) of each point."""
+    _, k = cKDTree(nodes).query(np.asarray(xy, dtype=float))
+    return np.asarray(k, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# the fitted ring
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Ring:
+    """A fitted, oriented cycle ring that can be applied to any cell's descriptors.
+
+    ``curve[0]`` is the division point and the vertices run forward in cycle order, so a cell's
+    pseudotime is simply the arc-length fraction of its projection on the curve. ``som_nodes`` are
+    the paper's-variant nodes, already re-indexed so that node 0 follows division.
+    """
+
+    center: np.ndarray  # (d,) descriptor mean
+    scale: np.ndarray  # (d,) divisor applied before PCA (ones unless whitened)
+    components: np.ndarray  # (2, d) PCA axes
+    curve: np.ndarray  # (m, 2) oriented closed curve in the 2-D plane
+    som_nodes: np.ndarray  # (n_nodes, 2) oriented SOM nodes
+    era_quantiles: np.ndarray  # pseudotime quantiles of the fitting population (for ERA's F)
+    T_hours: float | None = None
+    T_source: str = "none: no doubling time given and no growth curve available"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # -- applying -------------------------------------------------------------------------------
+    def project(self, descriptors: Any) -> np.ndarray:
+        """2-D coordinates of descriptors in the ring's plane."""
+        X = _check_descriptors(descriptors, expect_dim=self.center.size)
+        return ((X - self.center) / self.scale) @ self.components.T
+
+    def pseudotime(self, xy: np.ndarray) -> np.ndarray:
+        return project_to_curve(xy, self.curve)[0]
+
+    def era_fraction(self, pseudotime: Any) -> np.ndarray:
+        """F: the fraction of the fitting population with pseudotime <= p."""
+        q = self.era_quantiles
+        levels = np.linspace(0.0, 1.0, q.size)
+        return np.interp(np.asarray(pseudotime, dtype=float), q, levels, left=0.0, right=1.0)
+
+    def hours(self, pseudotime: Any) -> np.ndarray:
+        """ERA hours since division, NaN when the ring has no doubling time."""
+        p = np.asarray(pseudotime, dtype=float)
+        if self.T_hours is None:
+            return np.full(p.shape, np.nan)
+        return self.T_hours * era_age_fraction(self.era_fraction(p))
+
+    def som_node(self, xy: np.ndarray) -> np.ndarray:
+        return som_nodes_of(xy, self.som_nodes)
+
+    def transform(self, descriptors: Any) -> pd.DataFrame:
+        """x2d, y2d, angle (rad), pseudotime [0, 1), hours (ERA) and som_node for each row."""
+        xy = self.project(descriptors)
+        p = self.pseudotime(xy)
+        return pd.DataFrame(
+            {
+                "x2d": xy[:, 0].astype(np.float32),
+                "y2d": xy[:, 1].astype(np.float32),
+                "angle": TWO_PI * p,
+                "pseudotime": p,
+                "hours": self.hours(p),
+                "som_node": self.som_node(xy).astype(np.int16),
+            }
+        )
+
+    def with_doubling_time(self, T_hours: float | None, source: str) -> "Ring":
+        if T_hours is not None and not (np.isfinite(T_hours) and T_hours > 0):
+            raise ValueError(f"doubling time must be a positive number of hours, got {T_hours!r}")
+        return replace(self, T_hours=None if T_hours is None else float(T_hours), T_source=source)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": RING_VERSION,
+            "projection": {
+                "center": self.center.tolist(),
+                "scale": self.scale.tolist(),
+                "components": self.components.tolist(),
+            },
+            "curve": self.curve.tolist(),
+            "origin": {"curve_index": 0, "xy": self.curve[0].tolist(), "method": "split green-high → low/low"},
+            "som_nodes": self.som_nodes.tolist(),
+            "era_quantiles": self.era_quantiles.tolist(),
+            "T_hours": self.T_hours,
+            "T_source": self.T_source,
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Ring":
+        if d.get("version") != RING_VERSION:
+            raise ValueError(f"ring version {d.get('version')!r}, this package reads {RING_VERSION}")
+        p = d["projection"]
+        return cls(
+            center=np.asarray(p["center"], dtype=float),
+            scale=np.asarray(p["scale"], dtype=float),
+            components=np.asarray(p["components"], dtype=float),
+            curve=np.asarray(d["curve"], dtype=float),
+            som_nodes=np.asarray(d["som_nodes"], dtype=float),
+            era_quantiles=np.asarray(d["era_quantiles"], dtype=float),
+            T_hours=d.get("T_hours"),
+            T_source=d.get("T_source", ""),
+            info=d.get("info", {}),
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default)))
+        return path
+
+
+def load_ring(path: str | os.PathLike) -> Ring:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no fitted ring here (run `deepcycle trajectory` first)")
+    try:
+        return Ring.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: not a valid ring file ({exc})") from exc
+
+
+def _check_descriptors(descriptors: Any, expect_dim: int | None = None) -> np.ndarray:
+    X = np.asarray(descriptors, dtype=float)
+    if X.ndim != 2 or X.shape[1] < 2:
+        raise ValueError(f"descriptors must be a 2-D array (n_cells, d >= 2), got shape {X.shape}")
+    if expect_dim is not None and X.shape[1] != expect_dim:
+        raise ValueError(f"descriptors have {X.shape[1]} columns, the ring was fitted on {expect_dim}")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"descriptors contain NaN or infinite values in {int(bad.sum())} cell(s), e.g. row {int(np.flatnonzero(bad)[0])}")
+    return X
+
+
+def fit_ring(
+    descriptors: Any,
+    classes: Any | None = None,
+    *,
+    whiten: bool = False,
+    n_harmonics: int = 6,
+    smoothing: float = 1e-2,
+    n_curve_points: int = 512,
+    som_nodes: int = 30,
+    min_cells: int = 100,
+    min_class_cells: int = 10,
+    max_fit_cells: int = 200_000,
+    T_hours: float | None = None,
+    T_source: str | None = None,
+    seed: int = 0,
+) -> Ring:
+    """Fit an oriented cycle ring to descriptors (n, d) of the fitting cells.
+
+    ``classes`` are the FUCCI classes 0..3 (−1 = unlabelled, ignored for orientation); without them the
+    network's own prediction (argmax of a 4-column descriptor) orients the ring. At most
+    ``max_fit_cells`` cells (a seeded random subset) are used to fit; the orientation and the ERA
+    population use all given cells. Raises ValueError with the reason when no ring can be fitted.
+    """
+    X = _check_descriptors(descriptors)
+    n, d = X.shape
+    if n < min_cells:
+        raise ValueError(f"only {n} cells to fit the ring, at least {min_cells} are needed")
+    if classes is None:
+        if d != 4:
+            raise ValueError(f"without FUCCI classes the ring is oriented by argmax of 4 class scores; got {d} columns")
+        classes = np.argmax(X, axis=1)
+        class_source = "predicted (argmax of descriptors)"
+    else:
+        classes = np.asarray(classes).astype(np.int64).ravel()
+        if classes.size != n:
+            raise ValueError(f"{n} descriptor rows but {classes.size} class labels")
+        class_source = "labels"
+    # projection
+    center = X.mean(axis=0)
+    scale = X.std(axis=0) if whiten else np.ones(d)
+    if whiten and (scale == 0).any():
+        raise ValueError(f"descriptor column(s) {np.flatnonzero(scale == 0).tolist()} are constant: cannot whiten")
+    Z = (X - center) / scale
+    _, S, Vt = np.linalg.svd(Z[:: max(1, n // max_fit_cells)], full_matrices=False)
+    components = Vt[:2]
+    for i in range(2):  # deterministic sign: largest loading positive
+        if components[i, np.argmax(np.abs(components[i]))] < 0:
+            components[i] = -components[i]
+    explained = (S[:2] ** 2 / np.sum(S**2)).tolist()
+    xy = Z @ components.T
+    # fit on a seeded subset when large
+    rng = np.random.default_rng(seed)
+    fit_idx = np.sort(rng.choice(n, max_fit_cells, replace=False)) if n > max_fit_cells else np.arange(n)
+    curve_raw, diag = fit_closed_curve(xy[fit_idx], n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
+    raw, _ = project_to_curve(xy, curve_raw)
+    ori = orient(raw, classes, min_class_cells=min_class_cells)
+    # re-index the curve: vertex 0 at the origin, vertices in forward order
+    if ori.direction == 1:
+        curve, start = curve_raw, ori.origin
+    else:  # same vertex 0, walked backwards: raw arc fraction r becomes 1 - r
+        curve, start = np.roll(curve_raw[::-1], 1, axis=0), (1.0 - ori.origin) % 1.0
+    curve = _resample_closed(curve, n_curve_points, start=start)
+    pt, _ = project_to_curve(xy, curve)
+    # the paper's variant, oriented by the same rule on its node angle
+    nodes = fit_ring_som(xy[fit_idx], som_nodes)
+    node_raw = som_nodes_of(xy, nodes) / som_nodes
+    som_ori = orient(node_raw, classes, min_class_cells=min_class_cells)
+    # node that follows the origin becomes node 0
+    k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
+        np.floor(som_ori.origin * som_nodes + 1e-9)
+    ) % som_nodes
+    order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
+    nodes = nodes[order]
+    levels = np.linspace(0.0, 1.0, 1001)
+    quant = np.quantile(pt, levels)
+    quant = quant + np.arange(quant.size) * 1e-12  # strictly increasing for interpolation
+    info = {
+        "n_cells": int(n),
+        "n_fit_cells": int(fit_idx.size),
+        "descriptor_dim": int(d),
+        "whiten": bool(whiten),
+        "explained_variance_2d": explained,
+        "n_harmonics": int(n_harmonics),
+        "smoothing": float(smoothing),
+        "curve_fit": {k: v for k, v in diag.items() if k != "msd_history"},
+        "orientation_classes": class_source,
+        "direction_rule": "low/low -> red-high -> green-high in forward cyclic order",
+        "origin_rule": "best split green-high -> low/low between their circular means",
+        "class_mean_pseudotime": {CLASS_NAMES[c]: round(v, 4) for c, v in ori.class_means.items()},
+        "class_order_ok": ori.order_ok,
+        "som": {"n_nodes": int(som_nodes), "class_order_ok": som_ori.order_ok},
+        "seed": int(seed),
+    }
+    ring = Ring(
+        center=center,
+        scale=scale,
+        components=components,
+        curve=curve,
+        som_nodes=nodes,
+        era_quantiles=quant,
+        info=info,
+    )
+    if T_hours is not None:
+        ring = ring.with_doubling_time(T_hours, T_source or "given by the user")
+    return ring
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+# ---------------------------------------------------------------------------------------------
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_descriptors(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """cell_id and the (n, k) descriptor matrix (columns d0..d{k-1}) of an embed/descriptors.parquet."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no descriptors (run `deepcycle embed` first)")
+    df = pd.read_parquet(path)
+    cols = sorted((c for c in df.columns if c[:1] == "d" and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    if "cell_id" not in df.columns or len(cols) < 2:
+        raise ValueError(f"{path}: needs columns cell_id, d0, d1, ...; has {list(df.columns)}")
+    X = df[cols].to_numpy(dtype=float)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: {int(bad.sum())} row(s) of descriptors contain NaN or infinite values")
+    return df["cell_id"].to_numpy(dtype=np.int64), X
+
+
+def run_trajectory(
+    run: RunDir | str | os.PathLike,
+    *,
+    descriptors_path: str | os.PathLike | None = None,
+    T_hours: float | None = None,
+    out_dir: str | os.PathLike | None = None,
+    whiten: bool = False,
+    n_harmonics: int = 6,
+    smoothing: float = 1e-2,
+    som_nodes: int = 30,
+    max_fit_cells: int = 200_000,
+    use_labels: bool = True,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, Ring]:
+    """The trajectory stage: fit the ring on non-held-out cells, apply it to every cell, write outputs.
+
+    Reads ``embed/descriptors.parquet`` (or ``descriptors_path``), the store's cell table and, if present,
+    ``train/split.parquet``; writes ``trajectory/trajectory.parquet`` (cell_id, x2d, y2d, angle,
+    pseudotime, hours, som_node) and ``trajectory/ring.json``, each atomically. T for the hours is
+    ``T_hours`` when given, else the doubling time of the store's cell counts per frame.
+    """
+    from .store import open_store
+
+    run = run if isinstance(run, RunDir) else RunDir(Path(run))
+    dpath = Path(descriptors_path) if descriptors_path is not None else run.embed / "descriptors.parquet"
+    cell_id, X = read_descriptors(dpath)
+    cells = open_store(run.store).cells
+    known = cells["cell_id"].to_numpy()
+    if not np.isin(cell_id, known).all():
+        raise ValueError(f"{dpath}: some cell_id values are not in the store {run.store}")
+    info = cells.set_index("cell_id").loc[cell_id]
+    # which cells may be used to fit
+    fit_mask = np.ones(len(cell_id), dtype=bool)
+    split_path = run.train / "split.parquet"
+    split_note = "no split file: all cells fitted"
+    if split_path.exists():
+        split = pd.read_parquet(split_path)
+        if not {"cell_id", "split"} <= set(split.columns):
+            raise ValueError(f"{split_path}: needs columns cell_id, split")
+        held = set(split.loc[split["split"] == "heldout", "cell_id"].to_numpy().tolist())
+        fit_mask = ~np.isin(cell_id, list(held))
+        split_note = f"fitted without {int((~fit_mask).sum())} held-out cell(s) of {split_path.name}"
+    classes = None
+    if use_labels and "class" in info.columns:
+        lab = info["class"].to_numpy(dtype=np.int64)
+        if (lab[fit_mask] >= 0).any():
+            classes = lab[fit_mask]
+    if classes is None and X.shape[1] != 4:
+        raise ValueError(f"{dpath}: no FUCCI class labels in the store and descriptors are not 4 class scores")
+    ring = fit_ring(
+        X[fit_mask],
+        classes,
+        whiten=whiten,
+        n_harmonics=n_harmonics,
+        smoothing=smoothing,
+        som_nodes=som_nodes,
+        max_fit_cells=max_fit_cells,
+        seed=seed,
+    )
+    # doubling time
+    if T_hours is not None:
+        ring = ring.with_doubling_time(T_hours, "given by the user")
+    else:
+        counts = cells.groupby("time_h").size()
+        try:
+            T = doubling_time_from_counts(counts.index.to_numpy(), counts.to_numpy())
+            ring = ring.with_doubling_time(T, f"growth curve: log2 cell count per frame over {len(counts)} frames")
+        except ValueError as exc:
+            ring = ring.with_doubling_time(None, f"none: {exc}; hours are NaN (pass --hours-T)")
+    ring.info["split"] = split_note
+    ring.info["descriptors"] = str(dpath.name)
+    out = ring.transform(X)
+    out.insert(0, "cell_id", cell_id)
+    tdir = Path(out_dir) if out_dir is not None else run.trajectory
+    _atomic_write(tdir / "trajectory.parquet", lambda tmp: out.to_parquet(tmp, index=False))
+    ring.save(tdir / "ring.json")
+    return out, ring
+
+
+def register_cli(subparsers: Any) -> None:
+    p = subparsers.add_parser("trajectory", help="fit the cycle ring: angle, pseudotime, ERA hours, ring SOM")
+    p.add_argument("--run", required=True, help="run folder (data/runs/<profile>)")
+    p.add_argument("--hours-T", type=float, default=None, dest="hours_T",
+                   help="doubling time in hours for the ERA (default: from the store's growth curve)")
+    p.add_argument("--descriptors", default=None, help="descriptor parquet (default: RUN/embed/descriptors.parquet)")
+    p.add_argument("--whiten", action="store_true", help="standardise descriptor columns before PCA")
+    p.add_argument("--harmonics", type=int, default=6, help="Fourier harmonics of the closed curve")
+    p.add_argument("--som-nodes", type=int, default=30, help="nodes of the paper's ring SOM")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cli_trajectory)
+
+
+def _cli_trajectory(args: argparse.Namespace) -> int:
+    out, ring = run_trajectory(
+        args.run,
+        descriptors_path=args.descriptors,
+        T_hours=args.hours_T,
+        whiten=args.whiten,
+        n_harmonics=args.harmonics,
+        som_nodes=args.som_nodes,
+        seed=args.seed,
+    )
+    T = "n/a" if ring.T_hours is None else f"{ring.T_hours:.3g} h"
+    print(f"trajectory: {len(out)} cells on the ring ({ring.info['n_cells']} fitted); T = {T} ({ring.T_source})")
+    return 0
