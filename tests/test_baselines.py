@@ -38,9 +38,15 @@ def make_store(
     cell_rng = np.random.default_rng(seed + 1)
     for tid in range(n_tracks):
         # every 3rd track is born at frame 2 and divides inside the movie: a full-cycle track
+        # the others are cut by the movie: born before it starts, or dividing after it ends
         full = tid % 3 == 0
-        birth = 2 + (tid % 5) if full else -int(rng.integers(1, CYCLE_FRAMES))
         cyc = CYCLE_FRAMES + int(rng.integers(-2, 3))
+        if full:
+            birth = 2 + (tid % 5)
+        elif tid % 2:
+            birth = -int(rng.integers(1, cyc))
+        else:
+            birth = n_frames - int(rng.integers(1, cyc))
         div = birth + cyc
         for f in range(max(birth, 0), min(div, n_frames)):
             a = (f - birth) / cyc
