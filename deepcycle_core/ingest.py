@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import fucci
-from .detect_track import detect_nuclei, track_spots
+from .detect_track import MatchReport, detect_nuclei, match_truth, track_spots
 from .movie_io import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout, open_movie
 from .store import CROP_SIZE, StoreError, StoreWriter
 
@@ -147,10 +147,11 @@ def ingest(
     pixel_size_um: float | None = None,
     nucleus_diameter_px: float | None = None,
     nucleus_diameter_um: float | None = None,
-    detect_threshold: float = 5.0,
+    detect_threshold: float = 3.0,
     max_step_px: float | None = None,
     max_division_px: float | None = None,
-    gap_frames: int = 1,
+    max_gap_px: float | None = None,
+    gap_frames: int = 4,
     spots_csv: str | os.PathLike | None = None,
     spot_units: str = "px",
     allow_8bit: bool = False,
@@ -165,8 +166,10 @@ def ingest(
     indices (a dict or ``'nuclear=hoechst,brightfield=1'``); FUCCI is optional (then no classes).
     ``frame_interval_min`` and ``pixel_size_um`` override the metadata and are required where the
     movie has none. The nucleus diameter (pixels, or microns with a known pixel size; default 16 px)
-    sets the detector's scale and, unless given, the tracker's largest step (0.75 x diameter) and
-    largest mother-daughter distance (1.5 x diameter). ``max_frames`` ingests only the first frames.
+    sets the detector's scale and, unless given, the tracker's largest step (0.5 x diameter),
+    largest mother-daughter distance (0.75 x diameter) and largest move across a gap of up to
+    ``gap_frames`` missed frames (1.25 x diameter); these defaults were set on the simulator's
+    default movie (nuclei move ~1 px per frame, daughters appear ~8 px from the mother). ``max_frames`` ingests only the first frames.
     Nothing is written unless the whole movie ingests cleanly.
     """
     out = Path(out)
@@ -184,8 +187,9 @@ def ingest(
         if nucleus_diameter_px is None:
             nucleus_diameter_px = nucleus_diameter_um / px if nucleus_diameter_um else DEFAULT_DIAMETER_PX
         diam = float(nucleus_diameter_px)
-        step = float(max_step_px) if max_step_px else 0.75 * diam
-        div = float(max_division_px) if max_division_px else 1.5 * diam
+        step = float(max_step_px) if max_step_px else 0.5 * diam
+        div = float(max_division_px) if max_division_px else 0.75 * diam
+        gap = float(max_gap_px) if max_gap_px else 1.25 * diam
         n_frames = mov.n_frames if max_frames is None else min(mov.n_frames, int(max_frames))
         if mov.shape[0] < CROP_SIZE or mov.shape[1] < CROP_SIZE:
             raise MovieError(f"{mov.source}: frames of {mov.shape} are smaller than one {CROP_SIZE}x{CROP_SIZE} crop")
@@ -203,7 +207,7 @@ def ingest(
             spots = pd.concat(found, ignore_index=True)
             if spots.empty:
                 raise MovieError(f"{mov.source}: no nuclei found in {n_frames} frame(s) (check the nuclear channel and nucleus diameter)")
-            lineage = track_spots(spots, step, div, gap_frames=gap_frames)
+            lineage = track_spots(spots, step, div, gap_frames=gap_frames, max_gap_px=gap)
         spots = pd.concat([spots[["frame", "x", "y"]].reset_index(drop=True), lineage.reset_index(drop=True)], axis=1)
         keep = inside(spots["x"].to_numpy(), spots["y"].to_numpy(), mov.shape)
         n_border = int((~keep).sum())
@@ -243,12 +247,14 @@ def ingest(
                     "detect_threshold": float(detect_threshold),
                     "max_step_px": step,
                     "max_division_px": div,
+                    "max_gap_px": gap,
                     "gap_frames": int(gap_frames),
                     "given_spots": mov.spots is not None,
                     "n_frames": n_frames,
                 },
             },
-            "ingest": {"n_spots": int(keep.size), "n_border_dropped": n_border, "n_cells": int(len(spots))},
+            "ingest": {"n_spots": int(keep.size), "n_border_dropped": n_border, "n_cells": int(len(spots)),
+                       "frame_shape": [int(mov.shape[0]), int(mov.shape[1])]},
         }
         cols = ["track_id", "parent_track_id", "frame", "time_h", "x", "y", "field", "birth_frame", "division_frame", "full_cycle", "fucci_red", "fucci_green", "class"]
         stats = []
@@ -270,6 +276,24 @@ def ingest(
     return out
 
 
+def match_store(store: str | os.PathLike, truth: str | os.PathLike | pd.DataFrame, max_dist_px: float = 5.0) -> MatchReport:
+    """Score an ingested store against a ground-truth table (e.g. the simulator's ``truth.parquet``).
+
+    Only the region where crops fit (24 px from the border) is scored, since the store holds no
+    cell outside it; see :func:`detect_track.match_truth` for the figures.
+    """
+    from .store import open_store
+
+    st = open_store(store)
+    tru = pd.read_parquet(truth) if not isinstance(truth, pd.DataFrame) else truth
+    shape = st.meta.get("ingest", {}).get("frame_shape")
+    if shape is None:
+        raise StoreError(f"{st.path}: not written by ingest (no frame_shape in meta.json)")
+    frames = set(st.frames["frame"].tolist())
+    tru = tru[tru["frame"].isin(frames)]
+    return match_truth(st.cells, tru, max_dist_px, shape=tuple(shape), margin_px=HALF)
+
+
 # ------------------------------------------------------------------------------------------------
 # command line
 # ------------------------------------------------------------------------------------------------
@@ -288,10 +312,11 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--nucleus-diameter-px", type=float, default=None, help=f"expected nucleus diameter in pixels (default {DEFAULT_DIAMETER_PX})")
     g.add_argument("--nucleus-diameter-um", type=float, default=None, help="expected nucleus diameter in microns")
-    p.add_argument("--detect-threshold", type=float, default=5.0, help="LoG peak threshold in robust noise units")
+    p.add_argument("--detect-threshold", type=float, default=3.0, help="LoG peak threshold in background-noise units")
     p.add_argument("--max-step-px", type=float, default=None)
     p.add_argument("--max-division-px", type=float, default=None)
-    p.add_argument("--gap-frames", type=int, default=1)
+    p.add_argument("--max-gap-px", type=float, default=None)
+    p.add_argument("--gap-frames", type=int, default=4)
     p.add_argument("--spots", default=None, help="TrackMate 'Spots in tracks statistics.csv' to use instead of detection")
     p.add_argument("--spot-units", choices=("px", "um"), default="px")
     p.add_argument("--allow-8bit", action="store_true", help="accept 8-bit images (rescaled to 16 bit)")
@@ -315,6 +340,7 @@ def _cli_ingest(args: argparse.Namespace) -> int:
         detect_threshold=args.detect_threshold,
         max_step_px=args.max_step_px,
         max_division_px=args.max_division_px,
+        max_gap_px=args.max_gap_px,
         gap_frames=args.gap_frames,
         spots_csv=args.spots,
         spot_units=args.spot_units,
