@@ -9,10 +9,9 @@ self-organising map on a UMAP and set origin and direction by hand; here
 2. a smooth closed principal curve is fitted in that plane (Hastie & Stuetzle 1989 iterations with a
    periodic smoother: a low-order Fourier series in the arc-length parameter, refitted after every
    re-projection), and each cell's pseudotime is the arc-length fraction of its projection on the curve;
-3. direction and origin come from the FUCCI classes, never by hand: going forward the low/low (0),
-   red-high (1) and green-high (2) classes must appear in that cyclic order (G1 before S/G2/M), and the
-   origin (division) is the best split point between green-high and low/low on the arc that joins their
-   circular means;
+3. direction and origin come from the FUCCI classes, never by hand (see :func:`orient`): going
+   forward, red-high cells lie just before the both-high (G1/S) peak and green-high cells just after it
+   (red before green); the origin (division) is where green-high turns into low/low;
 4. hours by ergodic rate analysis (Kafri et al. 2013): in an exponentially growing population with
    doubling time T, the fraction F of cells with pseudotime <= p maps to age t = -T log2(1 - F/2);
 5. the paper's variant for comparison: a 30-node ring SOM in the same plane, oriented the same way.
@@ -200,8 +199,10 @@ class Orientation:
 
     direction: int
     origin: float
+    g1s: float  # oriented position of the both-high (G1/S) enrichment peak
+    direction_score: float  # in [-2, 2]; sign chose the direction, size is the evidence
+    division_score: float  # in [-2, 2]; contrast of the green-high -> low/low step at the origin
     class_means: dict[int, float]  # circular mean pseudotime of each class after orientation
-    order_ok: bool  # both-high falls between red-high and green-high, as biology says
 
     def apply(self, raw: Any) -> np.ndarray:
         return (self.direction * (np.asarray(raw, dtype=float) - self.origin)) % 1.0
@@ -212,9 +213,15 @@ def _circ_mean_turns(x: np.ndarray) -> tuple[float, float]:
     return float((np.angle(z) / TWO_PI) % 1.0), float(abs(z))
 
 
-def _between(a: float, b: float, c: float) -> bool:
-    """True if b is met before c going forward (increasing, mod 1) from a."""
-    return (b - a) % 1.0 < (c - a) % 1.0
+class _Windows:
+    """Counts of cells (optionally of one class) in arcs (c + lo, c + hi] of a ring, by binary search."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        s = np.sort(x % 1.0)
+        self.ext = np.concatenate([s - 1.0, s, s + 1.0])
+
+    def count(self, centers: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        return np.searchsorted(self.ext, centers + hi, "right") - np.searchsorted(self.ext, centers + lo, "right")
 
 
 def _best_split(offsets: np.ndarray, is_before: np.ndarray) -> float:
@@ -233,50 +240,108 @@ def _best_split(offsets: np.ndarray, is_before: np.ndarray) -> float:
     return float((lo + hi) / 2.0)
 
 
-def orient(raw: Any, classes: Any, *, min_class_cells: int = 10) -> Orientation:
+def _candidates(x: np.ndarray, n_grid: int = 1000) -> np.ndarray:
+    """Where a boundary may sit: a fine grid, or midpoints between the values of a discrete ring (SOM)."""
+    vals = np.unique(x % 1.0)
+    if vals.size <= n_grid // 4:
+        nxt = np.roll(vals, -1)
+        nxt[-1] += 1.0
+        return ((vals + nxt) / 2.0) % 1.0
+    return (np.arange(n_grid) + 0.5) / n_grid
+
+
+def orient(
+    raw: Any,
+    classes: Any,
+    *,
+    min_class_cells: int = 10,
+    window: float = 0.05,
+    flank: float = 0.25,
+    min_score: float = 0.2,
+) -> Orientation:
     """Direction and origin of a ring from the FUCCI classes of its cells (unlabelled: class −1).
 
-    Direction: the cyclic order of the circular means of low/low (0), red-high (1) and green-high (2)
-    must be 0 → 1 → 2 going forward (G1 before S/G2/M); three distinct points on a circle always have
-    a definite cyclic order, so this never needs a threshold. Origin (division): on the forward arc from
-    the green-high mean to the low/low mean, the split point that best separates green-high cells
-    (before) from low/low cells (after) — the place where green-high turns into low/low.
-    Raises ValueError when a class is missing or is spread around the whole ring.
+    Both rules are local, because the paper's median-split classes are not single arcs: low/low holds
+    early-G1 cells *and* early-S cells (red already degraded, green not yet above its median), so a
+    rule on class means can point the wrong way.
+
+    Direction — "red before green", read where it is unambiguous, at G1/S: the both-high class (3) is
+    most enriched at G1/S; going forward, red-high (1) cells lie just behind that point and green-high
+    (2) cells just ahead. The score (n1 behind − n1 ahead)/(n1) + (n2 ahead − n2 behind)/(n2) in
+    ``flank``-wide arcs is in [−2, 2]; its sign picks the direction.
+
+    Origin — division, where green-high turns into low/low: the point maximising the contrast
+    (f2 − f0 in the ``window`` arc behind) + (f0 − f2 in the arc ahead) of class fractions, then refined
+    to the best green-high/low-low split inside that neighbourhood. Going forward, this step happens
+    only at anaphase (in S, low/low turns *into* green-high, the opposite step).
+
+    Raises ValueError when a class is missing or the classes do not order the ring.
     """
     raw = np.asarray(raw, dtype=float) % 1.0
     classes = np.asarray(classes)
     if raw.shape != classes.shape:
         raise ValueError(f"{raw.size} ring positions but {classes.size} class labels")
-    means: dict[int, float] = {}
     for c in CLASS_ORDER:
-        sel = raw[classes == c]
-        if sel.size < min_class_cells:
+        k = int(np.sum(classes == c))
+        if k < min_class_cells:
             raise ValueError(
-                f"class {c} ({CLASS_NAMES[c]}) has {sel.size} cells, fewer than {min_class_cells}: "
+                f"class {c} ({CLASS_NAMES[c]}) has {k} cells, fewer than {min_class_cells}: "
                 "cannot orient the ring (are the FUCCI classes / predictions complete?)"
             )
-        mu, R = _circ_mean_turns(sel)
-        if R < 0.05:
-            raise ValueError(
-                f"class {c} ({CLASS_NAMES[c]}) is spread around the whole ring (resultant length {R:.3f}): "
-                "the descriptors do not order the cycle"
-            )
-        means[c] = mu
-    direction = 1 if _between(means[0], means[1], means[2]) else -1
-    m = {c: (direction * v) % 1.0 for c, v in means.items()}
-    x = (direction * raw) % 1.0
-    start = m[2]
-    span = (m[0] - m[2]) % 1.0
-    off = (x - start) % 1.0
-    sel = ((classes == 2) | (classes == 0)) & (off <= span)
-    if not sel.any():
-        origin_x = (start + span / 2.0) % 1.0
-    else:
-        origin_x = (start + _best_split(off[sel], classes[sel] == 2)) % 1.0
-    origin_raw = (direction * origin_x) % 1.0
-    oriented = {c: (v - origin_x) % 1.0 for c, v in m.items()}
-    order_ok = _between(oriented[0], oriented[1], oriented[3]) and _between(oriented[1], oriented[3], oriented[2])
-    return Orientation(direction=direction, origin=origin_raw, class_means=oriented, order_ok=bool(order_ok))
+    lab = classes >= 0
+    raw_l, cls_l = raw[lab], classes[lab]
+    cand = _candidates(raw_l)
+    n_vals = np.unique(raw_l).size
+    if cand.size == n_vals:  # a discrete ring (SOM nodes): whole nodes per window, borders between nodes
+        window = 1.0 / n_vals
+        flank = max(1, round(flank * n_vals)) / n_vals
+    n_min = max(3.0, 0.2 * lab.sum() * 2 * window)
+    # -- direction: around the both-high (G1/S) enrichment peak
+    allw = _Windows(raw_l)
+    w = {c: _Windows(raw_l[cls_l == c]) for c in CLASS_ORDER}
+    n_all = allw.count(cand, -window, window)
+    f3 = np.where(n_all >= n_min, w[3].count(cand, -window, window) / np.maximum(n_all, 1), -1.0)
+    peak = cand[int(np.argmax(f3))]
+    pk = np.array([peak])
+    b1, a1 = w[1].count(pk, -flank, 0.0)[0], w[1].count(pk, 0.0, flank)[0]
+    b2, a2 = w[2].count(pk, -flank, 0.0)[0], w[2].count(pk, 0.0, flank)[0]
+    score = (b1 - a1) / max(b1 + a1, 1) + (a2 - b2) / max(a2 + b2, 1)
+    if abs(score) < min_score:
+        raise ValueError(
+            f"cannot tell the ring's direction: around the both-high (G1/S) peak red-high and green-high cells "
+            f"are not on opposite sides (score {score:.2f}); the descriptors do not order the cycle"
+        )
+    direction = 1 if score > 0 else -1
+    # -- origin: the green-high -> low/low step, in oriented coordinates
+    x = (direction * raw_l) % 1.0
+    xa = _Windows(x)
+    x0, x2 = _Windows(x[cls_l == 0]), _Windows(x[cls_l == 2])
+    cand_x = _candidates(x)
+    nb, na = xa.count(cand_x, -window, 0.0), xa.count(cand_x, 0.0, window)
+    ok = (nb >= n_min / 2) & (na >= n_min / 2)
+    fb = (x2.count(cand_x, -window, 0.0) - x0.count(cand_x, -window, 0.0)) / np.maximum(nb, 1)
+    fa = (x0.count(cand_x, 0.0, window) - x2.count(cand_x, 0.0, window)) / np.maximum(na, 1)
+    contrast = np.where(ok, fb + fa, -np.inf)
+    best = float(np.max(contrast))
+    if not best >= min_score:
+        raise ValueError(
+            f"no green-high -> low/low step (division) found on the ring (best contrast {best:.2f}): "
+            "the descriptors do not order the cycle"
+        )
+    c0 = cand_x[int(np.argmax(contrast))]
+    off = (x - c0 + 0.5) % 1.0 - 0.5  # signed offset from the coarse origin
+    near = (np.abs(off) <= window) & ((cls_l == 2) | (cls_l == 0))
+    origin_x = (c0 + _best_split(off[near], cls_l[near] == 2)) % 1.0 if near.any() else c0
+    origin_raw = float((direction * origin_x) % 1.0)
+    means = {c: (_circ_mean_turns(x[cls_l == c])[0] - origin_x) % 1.0 for c in CLASS_ORDER}
+    return Orientation(
+        direction=direction,
+        origin=origin_raw,
+        g1s=float((direction * peak - origin_x) % 1.0),
+        direction_score=float(score),
+        division_score=best,
+        class_means=means,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,11 +598,17 @@ def fit_ring(
         "smoothing": float(smoothing),
         "curve_fit": {k: v for k, v in diag.items() if k != "msd_history"},
         "orientation_classes": class_source,
-        "direction_rule": "low/low -> red-high -> green-high in forward cyclic order",
-        "origin_rule": "best split green-high -> low/low between their circular means",
+        "direction_rule": "red-high behind / green-high ahead of the both-high (G1/S) peak",
+        "origin_rule": "green-high -> low/low step of class fractions, refined by the best split",
+        "direction_score": round(ori.direction_score, 4),
+        "division_score": round(ori.division_score, 4),
+        "g1s_pseudotime": round(ori.g1s, 4),
         "class_mean_pseudotime": {CLASS_NAMES[c]: round(v, 4) for c, v in ori.class_means.items()},
-        "class_order_ok": ori.order_ok,
-        "som": {"n_nodes": int(som_nodes), "class_order_ok": som_ori.order_ok},
+        "som": {
+            "n_nodes": int(som_nodes),
+            "direction_score": round(som_ori.direction_score, 4),
+            "division_score": round(som_ori.division_score, 4),
+        },
         "seed": int(seed),
     }
     ring = Ring(
