@@ -105,7 +105,8 @@ def track_spots(
     max_step_px). Gap closing must be able to win over splitting, or a nucleus reappearing
     after a merge is taken for a daughter of its neighbour. A split whose
     daughter lives fewer than ``min_daughter_frames`` frames is a detection glitch, not a
-    division: it is dropped so that one noisy spot does not cut a cell cycle in two.
+    division (unless the movie ends first): it is dropped so that one noisy spot does not cut a
+    cell cycle in two.
     """
     from laptrack import LapTrack
 
@@ -175,7 +176,8 @@ def track_spots(
         lengths = []
         for k in kids:
             c = chain(k)
-            lengths.append((len(c), len(succ.get(c[-1], [])) == 2))
+            # a branch cut short by the movie's end or still dividing is not a glitch
+            lengths.append((len(c), len(succ.get(c[-1], [])) == 2 or c[-1][0] >= len(coords) - 1))
         short = [i for i, (length, divides) in enumerate(lengths) if length < min_daughter_frames and not divides]
         if short:
             drop = kids[short[0]] if len(short) == 1 else min(kids, key=lambda k: len(chain(k)))
@@ -255,6 +257,17 @@ def _divisions(df: pd.DataFrame) -> pd.DataFrame:
     return ev.reset_index().rename(columns={"parent_track_id": "parent"})
 
 
+def _lineage_frames(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """birth/division frames from track ids alone: first frame of a child, last frame of a parent."""
+    first = df.groupby("track_id")["frame"].transform("min").to_numpy()
+    last = df.groupby("track_id")["frame"].transform("max").to_numpy()
+    has_kids = df["track_id"].isin(set(df["parent_track_id"][df["parent_track_id"] >= 0])).to_numpy()
+    return {
+        "birth_frame": np.where(df["parent_track_id"].to_numpy() >= 0, first, -1),
+        "division_frame": np.where(has_kids, last, -1),
+    }
+
+
 def match_truth(
     detected: pd.DataFrame,
     truth: pd.DataFrame,
@@ -279,6 +292,8 @@ def match_truth(
     """
     det = detected.reset_index(drop=True)
     tru = truth.reset_index(drop=True)
+    if "birth_frame" not in det.columns or "division_frame" not in det.columns:
+        det = det.assign(**_lineage_frames(det))
 
     def interior(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if shape is None:
