@@ -183,11 +183,15 @@ def check_page(browser: Chromium, html: Path, screenshot: Path) -> dict:
         time.sleep(0.25)
     state["seconds"] = round(time.monotonic() - t0, 1)
     time.sleep(0.5)  # let late console messages arrive
-    size = browser.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-    shot = browser.send("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000), "scale": 1},
+    # The whole page in one picture: grow the viewport to the document's height (capped).
+    height = browser.send("Runtime.evaluate", {
+        "expression": "Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)",
+        "returnByValue": True}, session=session)["result"]["value"]
+    browser.send("Emulation.setDeviceMetricsOverride", {
+        "width": 1280, "height": int(min(max(height, 800), 12000)), "deviceScaleFactor": 1, "mobile": False,
     }, session=session)
+    time.sleep(0.5)
+    shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.write_bytes(base64.b64decode(shot["data"]))
 
