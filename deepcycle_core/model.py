@@ -52,7 +52,7 @@ class Preset:
     epochs: int = 6
     augment: bool = True  # random flips + 90 degree rotations
     balance: str = "sampler"  # 'sampler' (class-weighted sampling), 'loss' (weighted loss) or 'none'
-    bf16: bool = True  # bf16 autocast (CPU and CUDA)
+    bf16: bool | str = "auto"  # bf16 autocast: 'auto' = only where the hardware has native bf16 (see use_bf16)
     channels_last: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +80,8 @@ PRESETS: dict[str, Preset] = {
     ),
     # What trains best in a few minutes on 2 CPU cores: the lighter ResNet18 cut after stage 3
     # (about 2x the paper network's training throughput), AdamW with a one-cycle schedule (converges in
-    # few epochs), batch 128, bf16 autocast + channels-last (measured in benchmarks/train.py).
+    # few epochs), batch 128, channels-last, bf16 autocast only where the hardware runs it natively
+    # (on an AVX2-only CPU bf16 is emulated and ~20x SLOWER; measured in benchmarks/train.py).
     "default": Preset(name="default"),
 }
 
@@ -243,6 +244,22 @@ class DeepCycleNet(nn.Module):
 def descriptor_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """log(softmax + 1e-7) in float32 (stable under bf16 autocast)."""
     return torch.log(torch.softmax(logits.float(), dim=1) + DESCRIPTOR_EPS)
+
+
+def use_bf16(setting: bool | str, device: torch.device | str) -> bool:
+    """Resolve a preset's ``bf16``: ``'auto'`` = CUDA with bf16 support, or a CPU with native bf16
+    (AVX512-BF16/AMX); on other CPUs oneDNN emulates bf16 and training gets many times slower."""
+    if isinstance(setting, bool):
+        return setting
+    if setting != "auto":
+        raise ValueError(f"bf16 must be True, False or 'auto', got {setting!r}")
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - older/other builds
+        return False
 
 
 def build_model(preset: str | Preset, in_channels: int, pretrained: bool | str | os.PathLike | None = "auto") -> DeepCycleNet:

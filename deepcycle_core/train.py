@@ -1,0 +1,547 @@
+"""Training the DeepCycle network on the 4-class FUCCI proxy task, resumably, on CPU, GPU or DDP.
+
+The classes are only a proxy: a network that must tell the four FUCCI states apart from Hoechst and
+brightfield alone is pushed to encode the continuous morphology of the cycle, and its 4 outputs
+(``log(softmax + 1e-7)``) become the descriptor the later chapters turn into a ring.
+
+Repeatability is designed in: every random choice (initial weights, the cells of an epoch, their
+order, the augmentation of every batch) is a function of ``(seed, epoch, batch)``, and a checkpoint
+holds model, optimizer, scheduler, running epoch sums, history and RNG states, so ``resume=True``
+continues an interrupted run to the same weights as an uninterrupted one. Checkpoints are written
+atomically (temporary file, then ``os.replace``) and read only with ``torch.load(weights_only=True)``.
+
+Outputs (``out_dir``): ``last.pt`` (every epoch, and every ``checkpoint_every`` batches), ``best.pt``
+(best validation accuracy), ``history.csv``, ``split.parquet``, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import dataset as D
+from .model import DeepCycleNet, Preset, build_model, get_preset, use_bf16
+from .store import CellStore, open_store
+
+try:  # the class names live with the gating rule
+    from .fucci import CLASS_NAMES
+except ImportError:  # pragma: no cover - fucci not built yet
+    CLASS_NAMES = ("low/low", "red-high", "green-high", "both-high")
+
+CHECKPOINT_FORMAT = "deepcycle-checkpoint"
+CHECKPOINT_VERSION = 1
+#: Test hook: SIGKILL this process after this many optimizer steps (simulates a crash mid-epoch).
+KILL_ENV = "DEEPCYCLE_TRAIN_KILL_AFTER_STEPS"
+NORMALISATION = {
+    "method": "frame_median_std",
+    "formula": "(x - median of the crop's whole frame) / std of that frame, per channel",
+    "function": "deepcycle_core.dataset.normalise_crops(crops, *deepcycle_core.dataset.frame_norm(store, channels))",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, foreign or incompatible; the message names the file."""
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------------------------
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a DeepCycle checkpoint with ``weights_only=True``; anything else raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt, truncated or not weights-only): {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a DeepCycle checkpoint (foreign file; expected format {CHECKPOINT_FORMAT!r})")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r}, this package reads {CHECKPOINT_VERSION}")
+    for key in ("model", "info"):
+        if key not in ckpt:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return ckpt
+
+
+def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[DeepCycleNet, dict[str, Any]]:
+    """The trained network (eval mode, on ``device``) and its ``info`` from ``best.pt``/``last.pt``.
+
+    ``info`` holds what inference needs: ``channels`` (store channel names in input order), ``roles``,
+    ``mode``, ``in_channels``, ``backbone``, ``truncate``, ``class_names``, ``normalisation``.
+    """
+    ckpt = load_checkpoint(checkpoint)
+    info = dict(ckpt["info"])
+    try:
+        net = DeepCycleNet(
+            in_channels=int(info["in_channels"]),
+            backbone=str(info["backbone"]),
+            truncate=bool(info["truncate"]),
+            n_classes=int(info.get("n_classes", 4)),
+            pretrained=None,
+        )
+        net.load_state_dict(ckpt["model"], strict=True)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint}: model weights do not match the recorded network ({exc})") from exc
+    return net.to(device).eval(), info
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": list(random.getstate()[1]),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    random.setstate((3, tuple(state["python"]), None))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter and buffer (bit-exact comparison of two models)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# devices and processes
+# ----------------------------------------------------------------------------------------------
+def _setup(device: str) -> tuple[torch.device, int, int, bool]:
+    """(device, rank, world, created_group). DDP when WORLD_SIZE > 1 (as set by torchrun)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local}"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' requested but no CUDA device is available")
+        torch.cuda.set_device(dev)
+    created = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        created = True
+    rank = dist.get_rank() if world > 1 else 0
+    return dev, rank, world, created
+
+
+def resolve_io(source: str | os.PathLike, out_dir: str | os.PathLike | None, mode: str) -> tuple[Path, Path]:
+    """(store path, output folder) from a run folder (holding ``store/``) or a store folder."""
+    src = Path(source)
+    if (src / "store" / "meta.json").exists():
+        store_path, run_root = src / "store", src
+    elif (src / "meta.json").exists():
+        store_path, run_root = src, src.parent
+    else:
+        raise FileNotFoundError(f"{src}: neither a run folder with store/ nor a cell store (no meta.json)")
+    if out_dir is None:
+        out_dir = run_root / "train" if mode == "both" else run_root / "train" / mode
+    return store_path, Path(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+def _autocast(dev: torch.device, enabled: bool):
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: D.TrainingData, idx: np.ndarray, dev: torch.device, preset: Preset, batch_size: int = 256,
+    bf16: bool = False,
+) -> dict[str, Any]:
+    """Loss, accuracy, per-class recall and confusion matrices on the cells ``idx`` (no augmentation)."""
+    model.eval()
+    ys, preds, loss_sum = [], [], 0.0
+    mf = torch.channels_last if preset.channels_last else torch.contiguous_format
+    for x, y, _ in data.batches(np.sort(idx), batch_size):
+        x = x.to(dev, memory_format=mf)
+        y = y.to(dev)
+        with _autocast(dev, bf16):
+            logits = model(x).float()
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        ys.append(y.cpu().numpy())
+        preds.append(logits.argmax(1).cpu().numpy())
+    y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+    p = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    return confusion_metrics(y, p) | {"loss": loss_sum / max(len(y), 1)}
+
+
+def confusion_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int = 4) -> dict[str, Any]:
+    """Accuracy, per-class recall and the confusion matrix (counts and rows normalised to 1)."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y, pred), 1)
+    rows = counts.sum(1, keepdims=True)
+    norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
+    return {
+        "n": int(len(y)),
+        "accuracy": float((y == pred).mean()) if len(y) else float("nan"),
+        "recall": np.diag(norm).tolist(),
+        "confusion": norm.tolist(),
+        "confusion_counts": counts.tolist(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+def _make_optimizer(model: nn.Module, p: Preset) -> torch.optim.Optimizer:
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, nesterov=True, weight_decay=p.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, p: Preset, total_steps: int):
+    if p.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=total_steps, pct_start=0.25)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+
+def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _write_json_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def train(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    mode: str = "both",
+    epochs: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    samples_per_epoch: int | None = None,
+    val_cells: int | None = None,
+    heldout_cells: int | None = None,
+    val_fraction: float = 0.2,
+    num_workers: int = 0,
+    buffer_chunks: int = 4,
+    pretrained: bool | str | os.PathLike | None = "auto",
+    checkpoint_every: int | None = None,
+    threads: int | None = None,
+    deterministic: bool = True,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train on the store in ``source`` (a run folder or a store folder); return the summary.
+
+    ``samples_per_epoch`` cells are drawn per epoch (class-balanced with replacement under the
+    ``sampler`` balance; default: as many as there are training cells) so a small CPU budget still
+    sees every class often. ``val_cells``/``heldout_cells`` cap the fixed seeded subsets evaluated
+    each epoch / at the end. ``overrides`` change preset fields (e.g. ``batch_size=32``, ``lr=1e-3``).
+    Under ``torchrun`` (WORLD_SIZE > 1) every rank trains on its slice of each global batch and rank 0
+    writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
+    """
+    p = get_preset(preset, **overrides)
+    epochs = int(epochs if epochs is not None else p.epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if threads:
+        torch.set_num_threads(int(threads))
+    store_path, out = resolve_io(source, out_dir, mode)
+    store = open_store(store_path)
+    dev, rank, world, created = _setup(device)
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if deterministic:
+        if dev.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(
+            store, out, p, mode, epochs, seed, resume, dev, rank, world, progress, samples_per_epoch, val_cells,
+            heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every,
+        )
+    finally:
+        torch.use_deterministic_algorithms(prev_det)
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    store: CellStore, out: Path, p: Preset, mode: str, epochs: int, seed: int, resume: bool, dev: torch.device,
+    rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
+    heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
+    pretrained: Any, checkpoint_every: int | None,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    t_start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path, split_path = out / "last.pt", out / "best.pt", out / "split.parquet"
+    ckpt = load_checkpoint(last_path) if resume and last_path.exists() else None
+    if resume and ckpt is None and rank == 0 and progress:
+        print(f"resume: no {last_path.name} in {out.name}/, starting from scratch")
+
+    # -- data -----------------------------------------------------------------------------------
+    if ckpt is not None and split_path.exists():
+        split = D.read_split(split_path)
+    else:
+        split = D.make_split(store.cells, val_fraction=val_fraction, seed=seed)
+        if rank == 0:
+            D.write_split(split, split_path)
+    data = D.TrainingData.from_store(store, mode, split=split)
+    train_idx = data.indices("train")
+    if len(train_idx) == 0:
+        raise ValueError(f"{store.path}: no labelled training cells (class >= 0) outside the held-out tracks")
+    D.class_weights(data.labels[train_idx])  # raises naming the empty class
+    val_idx = data.subset("val", val_cells, seed)
+    heldout_idx = data.subset("heldout", heldout_cells, seed)
+    n_epoch = int(samples_per_epoch or len(train_idx))
+    global_batch = p.batch_size * world
+    steps = n_epoch // global_batch
+    if steps < 1:
+        raise ValueError(f"{store.path}: {n_epoch} training samples per epoch is fewer than one batch of {global_batch}")
+
+    channels = [store.channels[c] for c in data.channels]
+    config = {
+        "preset": p.to_dict(), "mode": mode, "seed": int(seed), "epochs": epochs, "samples_per_epoch": n_epoch,
+        "val_fraction": float(val_fraction), "world_size": world, "n_cells": store.n_cells, "channels": channels,
+        "buffer_chunks": int(buffer_chunks),
+    }
+
+    # -- model, optimiser ---------------------------------------------------------------------------
+    torch.manual_seed(seed)
+    model = build_model(p, len(data.channels), pretrained=None if ckpt is not None else pretrained)
+    mf = torch.channels_last if p.channels_last else torch.contiguous_format
+    amp = use_bf16(p.bf16, dev)
+    model = model.to(dev, memory_format=mf)
+    opt = _make_optimizer(model, p)
+    sched = _make_scheduler(opt, p, epochs * steps)
+    loss_w = torch.as_tensor(D.class_weights(data.labels[train_idx])).to(dev) if p.balance == "loss" else None
+    criterion = nn.CrossEntropyLoss(weight=loss_w)
+    info = {
+        "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
+        "mode": mode, "channels": channels, "roles": list(D.MODES[mode]), "preset": p.name,
+        "class_names": list(CLASS_NAMES), "crop_size": int(store.crops.shape[-1]), "normalisation": NORMALISATION,
+        "pretrained_from": model.pretrained_from, "seed": int(seed),
+    }
+
+    start_epoch, start_batch, history = 0, 0, []
+    best_acc, best_epoch = -1.0, -1
+    running = [0.0, 0, 0]  # loss sum, correct, count (this rank, current epoch)
+    if ckpt is not None:
+        old = ckpt.get("config", {})
+        diff = sorted(k for k in config if old.get(k) != config[k])
+        if diff:
+            raise CheckpointError(
+                f"{last_path}: cannot resume, the run was started with different {diff} "
+                f"({ {k: old.get(k) for k in diff} } vs { {k: config[k] for k in diff} })"
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
+        history = list(ckpt["history"])
+        best_acc, best_epoch = float(ckpt["best_acc"]), int(ckpt["best_epoch"])
+        running = list(ckpt["running"])
+        info["pretrained_from"] = ckpt["info"].get("pretrained_from")
+
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+    step = start_epoch * steps + start_batch
+
+    def save_last(epoch: int, batch: int) -> None:
+        _atomic_torch_save(
+            {
+                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "last", "info": info,
+                "config": config, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "batch": batch,
+                "running": running, "history": history, "best_acc": best_acc, "best_epoch": best_epoch,
+                "rng": _rng_state(),
+            },
+            last_path,
+        )
+
+    for epoch in range(start_epoch, epochs):
+        sample = D.epoch_sample(train_idx, data.labels[train_idx], n_epoch, seed, epoch, p.balance)
+        order = D.chunk_order(sample, store.chunk_cells, buffer_chunks, seed, epoch)
+        first = start_batch if epoch == start_epoch else 0
+        if first == 0:
+            running = [0.0, 0, 0]
+        ds = data.batches(
+            order, p.batch_size, augment=p.augment, seed=seed, epoch=epoch, start_batch=first, drop_last=True,
+            rank=rank, world=world,
+        )
+        loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
+        net.train()
+        bar = tqdm(total=steps, initial=first, desc=f"{mode} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=True)
+        for b, (x, y, _) in enumerate(loader, start=first):
+            x = x.to(dev, non_blocking=True, memory_format=mf)
+            y = y.to(dev, non_blocking=True)
+            with _autocast(dev, amp):
+                logits = net(x).float()
+            loss = criterion(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running[0] += float(loss.detach()) * len(y)
+            running[1] += int((logits.argmax(1) == y).sum())
+            running[2] += len(y)
+            bar.update(1)
+            if b % 5 == 0 or b == steps - 1:
+                bar.set_postfix(loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}")
+            if kill_after and step >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash, nothing flushed
+            if checkpoint_every and (b + 1) % checkpoint_every == 0 and b + 1 < steps and rank == 0:
+                save_last(epoch, b + 1)
+        bar.close()
+        start_batch = 0
+
+        # -- end of epoch: sync, evaluate, checkpoint (rank 0) ------------------------------------------
+        totals = torch.tensor(running, dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
+            for buf in model.buffers():  # DDP syncs parameters; make BN statistics identical too
+                dist.broadcast(buf, 0)
+        if rank == 0:
+            ev = evaluate(model, data, val_idx, dev, p, bf16=amp)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(totals[0] / totals[2]),
+                "train_accuracy": float(totals[1] / totals[2]),
+                "train_samples": int(totals[2]),
+                "val_loss": ev["loss"],
+                "val_accuracy": ev["accuracy"],
+                "lr": float(opt.param_groups[0]["lr"]),
+            }
+            history.append(row)
+            if ev["accuracy"] > best_acc:
+                best_acc, best_epoch = ev["accuracy"], epoch + 1
+                _atomic_torch_save(
+                    {
+                        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "best",
+                        "info": info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]}, "config": config,
+                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    },
+                    best_path,
+                )
+            running = [0.0, 0, 0]
+            save_last(epoch + 1, 0)
+            _write_csv_atomic(pd.DataFrame(history), out / "history.csv")
+            if progress:
+                print(
+                    f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
+                    f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}",
+                    flush=True,
+                )
+        else:
+            running = [0.0, 0, 0]
+        if world > 1:
+            dist.barrier()
+
+    digest = weights_digest(model)
+    if rank != 0:
+        return {"rank": rank, "weights_sha256": digest}
+
+    # -- summary from the best checkpoint ---------------------------------------------------------
+    best, _ = load_model(best_path, device=dev)
+    best = best.to(memory_format=mf)
+    val = evaluate(best, data, val_idx, dev, p, bf16=amp)
+    held = evaluate(best, data, heldout_idx, dev, p, bf16=amp) if len(heldout_idx) else None
+    summary = {
+        "mode": mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate, "channels": channels,
+        "roles": list(D.MODES[mode]), "epochs": epochs, "best_epoch": best_epoch, "seed": int(seed),
+        "samples_per_epoch": n_epoch, "batch_size": p.batch_size, "world_size": world, "device": dev.type, "bf16": amp,
+        "n_labelled": {s: int(len(data.indices(s))) for s in D.SPLITS},
+        "accuracy": val["accuracy"], "recall": val["recall"], "confusion": val["confusion"],
+        "confusion_counts": val["confusion_counts"], "n_val_evaluated": val["n"],
+        "heldout": None if held is None else {k: held[k] for k in ("n", "accuracy", "recall", "confusion")},
+        "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
+        "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    _write_json_atomic(summary, out / "summary.json")
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train the DeepCycle network on a cell store")
+    p.add_argument("--store", required=True, help="cell store folder, or a run folder holding store/")
+    p.add_argument("--out", default=None, help="output folder (default: <run>/train[/<mode>])")
+    p.add_argument("--preset", default="default", help="network + optimiser recipe: default or paper")
+    p.add_argument("--mode", default="both", choices=sorted(D.MODES), help="input channels")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--samples-per-epoch", type=int, default=None)
+    p.add_argument("--val-cells", type=int, default=None)
+    p.add_argument("--heldout-cells", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--pretrained", default="auto", help="auto (torch cache if present), none, or a weight file")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="also save last.pt every N batches")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cli_train)
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    summary = train(
+        args.store, args.out, preset=args.preset, mode=args.mode, epochs=args.epochs, seed=args.seed,
+        resume=args.resume, device=args.device, progress=not args.no_progress,
+        samples_per_epoch=args.samples_per_epoch, val_cells=args.val_cells, heldout_cells=args.heldout_cells,
+        num_workers=args.workers, pretrained=args.pretrained, checkpoint_every=args.checkpoint_every,
+        threads=args.threads, batch_size=args.batch_size, lr=args.lr,
+    )
+    if "accuracy" in summary:
+        print(f"validation accuracy {summary['accuracy']:.3f} (best epoch {summary['best_epoch']})")
+    return 0
