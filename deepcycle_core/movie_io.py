@@ -210,7 +210,8 @@ def _open_tiff_stack(path: Path, axes: str | None, allow_8bit: bool) -> Movie:
     finally:
         log.removeHandler(catcher)
     try:
-        bad = [m for m in catcher.messages if "invalid" in m.lower() or "corrupt" in m.lower() or "truncat" in m.lower()]
+        # only the messages tifffile logs for a broken IFD chain; benign tag warnings are ignored
+        bad = [m for m in catcher.messages if any(k in m.lower() for k in ("page offset", "tifffileerror", "truncat", "corrupt"))]
         if bad:
             raise _fail(path, f"truncated or corrupt TIFF ({bad[0]})")
         if series is None or n_pages == 0:
