@@ -128,7 +128,7 @@ def project_to_curve(xy: np.ndarray, curve: np.ndarray, chunk: int = 1_000_000) 
     d2 = np.empty(len(xy))
     for a in range(0, len(xy), chunk):
         X = xy[a : a + chunk]
-        _, k = tree.query(X)
+        _, k = tree.query(X, workers=-1)
         best_d = np.full(len(X), np.inf)
         best_p = np.zeros(len(X))
         for i0 in ((k - 1) % m, k):
@@ -376,10 +376,16 @@ def fit_ring_som(
     return nodes
 
 
-def som_nodes_of(xy: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """Index of the nearest node (best-matching unit) of each point."""
-    _, k = cKDTree(nodes).query(np.asarray(xy, dtype=float))
-    return np.asarray(k, dtype=np.int64)
+def som_nodes_of(xy: np.ndarray, nodes: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
+    """Index of the nearest node (best-matching unit) of each point (brute force: few nodes, many points)."""
+    xy = np.asarray(xy, dtype=float)
+    nodes = np.asarray(nodes, dtype=float)
+    nn = np.einsum("ij,ij->i", nodes, nodes)
+    out = np.empty(len(xy), dtype=np.int64)
+    for a in range(0, len(xy), chunk):
+        X = xy[a : a + chunk]
+        out[a : a + chunk] = np.argmin(nn[None, :] - 2.0 * (X @ nodes.T), axis=1)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,8 +538,9 @@ def fit_ring(
 
     ``classes`` are the FUCCI classes 0..3 (−1 = unlabelled, ignored for orientation); without them the
     network's own prediction (argmax of a 4-column descriptor) orients the ring. At most
-    ``max_fit_cells`` cells (a seeded random subset) are used to fit; the orientation and the ERA
-    population use all given cells. Raises ValueError with the reason when no ring can be fitted.
+    ``max_fit_cells`` cells (a seeded random subset) are used for the curve, the orientation, the SOM
+    and the ERA population (200k cells pin quantiles to ~0.2 %). Raises ValueError with the reason
+    when no ring can be fitted.
     """
     X = _check_descriptors(descriptors)
     n, d = X.shape
@@ -565,20 +572,21 @@ def fit_ring(
     # fit on a seeded subset when large
     rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, max_fit_cells, replace=False)) if n > max_fit_cells else np.arange(n)
-    curve_raw, diag = fit_closed_curve(xy[fit_idx], n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
-    raw, _ = project_to_curve(xy, curve_raw)
-    ori = orient(raw, classes, min_class_cells=min_class_cells)
+    xs, cs = xy[fit_idx], classes[fit_idx]
+    curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
+    raw, _ = project_to_curve(xs, curve_raw)
+    ori = orient(raw, cs, min_class_cells=min_class_cells)
     # re-index the curve: vertex 0 at the origin, vertices in forward order
     if ori.direction == 1:
         curve, start = curve_raw, ori.origin
     else:  # same vertex 0, walked backwards: raw arc fraction r becomes 1 - r
         curve, start = np.roll(curve_raw[::-1], 1, axis=0), (1.0 - ori.origin) % 1.0
     curve = _resample_closed(curve, n_curve_points, start=start)
-    pt, _ = project_to_curve(xy, curve)
+    pt, _ = project_to_curve(xs, curve)
     # the paper's variant, oriented by the same rule on its node angle
-    nodes = fit_ring_som(xy[fit_idx], som_nodes)
-    node_raw = som_nodes_of(xy, nodes) / som_nodes
-    som_ori = orient(node_raw, classes, min_class_cells=min_class_cells)
+    nodes = fit_ring_som(xs[:: max(1, len(xs) // 50_000)], som_nodes)  # 30 nodes need no more cells
+    node_raw = som_nodes_of(xs, nodes) / som_nodes
+    som_ori = orient(node_raw, cs, min_class_cells=min_class_cells)
     # node that follows the origin becomes node 0
     k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
         np.floor(som_ori.origin * som_nodes + 1e-9)
@@ -754,7 +762,9 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--descriptors", default=None, help="descriptor parquet (default: RUN/embed/descriptors.parquet)")
     p.add_argument("--whiten", action="store_true", help="standardise descriptor columns before PCA")
     p.add_argument("--harmonics", type=int, default=6, help="Fourier harmonics of the closed curve")
+    p.add_argument("--smoothing", type=float, default=1e-2, help="roughness penalty of the closed curve")
     p.add_argument("--som-nodes", type=int, default=30, help="nodes of the paper's ring SOM")
+    p.add_argument("--max-fit-cells", type=int, default=200_000, help="fit on at most this many cells (seeded subset)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cli_trajectory)
 
@@ -766,7 +776,9 @@ def _cli_trajectory(args: argparse.Namespace) -> int:
         T_hours=args.hours_T,
         whiten=args.whiten,
         n_harmonics=args.harmonics,
+        smoothing=args.smoothing,
         som_nodes=args.som_nodes,
+        max_fit_cells=args.max_fit_cells,
         seed=args.seed,
     )
     T = "n/a" if ring.T_hours is None else f"{ring.T_hours:.3g} h"
