@@ -309,6 +309,7 @@ def embed(
     channels_last: bool = True,
     cells_per_task: int | None = None,
     h5ad: bool = True,
+    reuse: bool = False,
     progress: bool = True,
 ) -> Path:
     """Embed every cell of a store with a trained checkpoint; return the output folder.
@@ -319,6 +320,8 @@ def embed(
     ``local_cluster=True`` starts a ``LocalCluster`` of ``n_workers`` x ``threads_per_worker``.
     ``precision``: ``'auto'`` (bf16 autocast only where the CPU has native bf16), ``'bf16'`` or
     ``'fp32'``; ``channels_last`` lays the tensors out NHWC for the CPU convolution kernels.
+    ``reuse=True`` returns at once when ``out_dir`` already holds the embedding of this very
+    checkpoint (sha256) and store (creation stamp, size) with the same settings.
     """
     precision = resolve_precision(precision)
     if batch_size < 1:
@@ -328,6 +331,16 @@ def embed(
     n = store.n_cells
     ranges = chunk_ranges(n, store.chunk_cells, cells_per_task)
     out.mkdir(parents=True, exist_ok=True)
+    fingerprint = {
+        "checkpoint_sha256": _sha256(ckpt),
+        "store_created": store.meta.get("provenance", {}).get("created"),
+        "n_cells": int(n),
+        "precision": precision,
+        "features": bool(features),
+        "h5ad": bool(h5ad),
+    }
+    if reuse and _up_to_date(out, fingerprint):
+        return out
 
     cluster = client = None
     t0 = time.perf_counter()
@@ -379,6 +392,7 @@ def embed(
         raise RuntimeError(f"{ckpt}: the network produced non-finite descriptors for {int((~np.isfinite(desc)).any(1).sum())} cell(s)")
 
     summary = {
+        "fingerprint": fingerprint,
         "n_cells": int(n),
         "checkpoint": ckpt.name,
         "store": store_path.name,
@@ -397,6 +411,26 @@ def embed(
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / SUMMARY_NAME)
     return out
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _up_to_date(out: Path, fingerprint: dict[str, Any]) -> bool:
+    """Whether ``out`` holds a finished embedding made with exactly these inputs and settings."""
+    try:
+        old = json.loads((out / SUMMARY_NAME).read_text()).get("fingerprint")
+    except (OSError, json.JSONDecodeError):
+        return False
+    files = [out / DESCRIPTORS_NAME] + ([out / H5AD_NAME] if fingerprint["h5ad"] else [])
+    return old == fingerprint and all(f.exists() for f in files)
 
 
 def read_descriptors(run_or_dir: str | os.PathLike | RunDir) -> pd.DataFrame:
@@ -432,6 +466,7 @@ def register_cli(subparsers: Any) -> None:
     dist.add_argument("--local-cluster", action="store_true", help="run on a Dask LocalCluster on this machine")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
     p.add_argument("--no-h5ad", action="store_true", help="skip the AnnData export")
+    p.add_argument("--reuse", action="store_true", help="skip when the output already matches checkpoint and store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_embed)
 
@@ -442,7 +477,7 @@ def _cli_embed(args: argparse.Namespace) -> int:
     out = embed(
         args.run or args.store, args.checkpoint, args.out, batch_size=args.batch_size, features=args.features,
         scheduler=args.scheduler, local_cluster=args.local_cluster, n_workers=args.workers,
-        precision=args.precision, h5ad=not args.no_h5ad, progress=not args.quiet,
+        precision=args.precision, h5ad=not args.no_h5ad, reuse=args.reuse, progress=not args.quiet,
     )
     summary = json.loads((out / SUMMARY_NAME).read_text())
     print(f"embedded {summary['n_cells']} cells in {summary['seconds']} s "

@@ -88,6 +88,17 @@ def test_local_outputs(setup, local_fp32):
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
+def test_reuse_skips_only_when_up_to_date(setup, local_fp32):
+    root, store, ckpt = setup
+    stamp = (local_fp32 / E.DESCRIPTORS_NAME).stat().st_mtime_ns
+    E.embed(root / "run", batch_size=50, precision="fp32", features=True, reuse=True, progress=False)
+    assert (local_fp32 / E.DESCRIPTORS_NAME).stat().st_mtime_ns == stamp  # same inputs: nothing recomputed
+    assert E._up_to_date(local_fp32, {**json.loads((local_fp32 / "summary.json").read_text())["fingerprint"]})
+    fp = json.loads((local_fp32 / "summary.json").read_text())["fingerprint"]
+    assert not E._up_to_date(local_fp32, {**fp, "features": False})
+    assert not E._up_to_date(local_fp32, {**fp, "checkpoint_sha256": "0" * 64})
+
+
 def test_descriptors_match_the_network(setup, local_fp32):
     """Order and normalisation: cell i's row equals the network on cell i's per-frame-normalised crop."""
     from deepcycle_core.dataset import frame_norm, normalise_crops
