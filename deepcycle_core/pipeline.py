@@ -215,8 +215,8 @@ def run_book(
     params = runs.load_profile(profile, root=root)
     params.setdefault("profile", profile)
     todo = select_chapters(toc_chapters(root), chapters)
-    if not todo:
-        raise ValueError(f"{root / '_toc.yml'}: no notebook chapters to run")
+    if not todo and progress:
+        print(f"{root / '_toc.yml'} lists no notebook chapters: nothing to run", file=sys.stderr)
     out_dir = root / "data" / "runs" / profile / "notebooks"
 
     done: list[ChapterRun] = []
