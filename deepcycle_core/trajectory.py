@@ -28,7 +28,7 @@ import os
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -465,7 +465,17 @@ class Ring:
                 "components": self.components.tolist(),
             },
             "curve": self.curve.tolist(),
-            "origin": {"curve_index": 0, "xy": self.curve[0].tolist(), "method": "split green-high → low/low"},
+            "origin": {
+                "curve_index": 0,
+                "xy": self.curve[0].tolist(),
+                "rule": self.info.get("origin_rule", ""),
+                "score": self.info.get("division_score"),
+            },
+            "direction": {
+                "curve_order": "forward: pseudotime = arc-length fraction from curve[0] along increasing index",
+                "rule": self.info.get("direction_rule", ""),
+                "score": self.info.get("direction_score"),
+            },
             "som_nodes": self.som_nodes.tolist(),
             "era_quantiles": self.era_quantiles.tolist(),
             "T_hours": self.T_hours,

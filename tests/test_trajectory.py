@@ -302,6 +302,7 @@ def test_run_trajectory_stage(tmp_path):
     pd.testing.assert_frame_equal(saved, out)
     meta = json.loads((run.trajectory / "ring.json").read_text())
     assert meta["T_source"].startswith("growth curve") and len(meta["som_nodes"]) == 30
+    assert abs(meta["direction"]["score"]) > 1 and meta["origin"]["score"] > 1
     assert not list(run.trajectory.glob(".*tmp*"))  # atomic writes leave no temporaries
 
 
