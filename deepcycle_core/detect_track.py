@@ -12,6 +12,7 @@ store's lineage columns; no linking is home-made.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,7 +109,9 @@ def track_spots(
     division (unless the movie ends first): it is dropped so that one noisy spot does not cut a
     cell cycle in two.
     """
-    from laptrack import LapTrack
+    with warnings.catch_warnings():  # laptrack imports tqdm.auto, which warns in a notebook without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from laptrack import LapTrack
 
     n = len(spots)
     lineage = pd.DataFrame(
