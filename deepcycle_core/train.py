@@ -232,8 +232,9 @@ def _make_optimizer(model: nn.Module, p: Preset) -> torch.optim.Optimizer:
 
 
 def _make_scheduler(opt: torch.optim.Optimizer, p: Preset, total_steps: int):
-    if p.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=total_steps, pct_start=0.25)
+    if p.schedule == "onecycle" and total_steps >= 4:  # OneCycleLR needs >= 2 steps in each phase
+        pct = max(0.25, 2.0 / total_steps)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=total_steps, pct_start=pct)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
