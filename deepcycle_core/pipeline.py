@@ -143,7 +143,10 @@ def _environ(**values: str) -> Iterator[None]:
 
 
 def _tidy(path: Path, root: Path) -> None:
-    """Drop run timestamps and make recorded paths relative, so a rerun changes only what changed."""
+    """Drop run timestamps and make recorded paths relative, so a rerun changes only what changed.
+
+    Papermill's injected parameters cell is tagged ``hide-input`` so the book folds it away.
+    """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -155,6 +158,10 @@ def _tidy(path: Path, root: Path) -> None:
             with contextlib.suppress(ValueError):
                 pm[key] = Path(pm[key]).resolve().relative_to(root.resolve()).as_posix()
     for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            # The rendered page folds papermill's cell of every profile value behind a toggle.
+            cell.metadata["tags"] = [*tags, "hide-input"]
         cpm = cell.metadata.get("papermill")
         if cpm:
             for key in ("start_time", "end_time", "duration"):

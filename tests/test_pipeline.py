@@ -65,6 +65,10 @@ def test_default_profile_runs_in_order_and_writes_in_place(book: Path) -> None:
     meta = json.loads((book / "book" / "01_first.ipynb").read_text())["metadata"]["papermill"]
     assert meta["input_path"] == "book/01_first.ipynb"  # relative, no machine-specific paths
     assert "start_time" not in meta and "duration" not in meta
+    cells = json.loads((book / "book" / "01_first.ipynb").read_text())["cells"]
+    injected = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "hide-input" in injected[0]["metadata"]["tags"]
+    assert "scale = 3" in "".join(injected[0]["source"])
 
 
 def test_other_profile_never_overwrites_the_book(book: Path) -> None:
