@@ -30,6 +30,17 @@ The model, in the order it is computed:
 * **Camera**. Background, vignetting, Poisson–Gaussian noise (shot noise in its Gaussian form, exact in
   the photon counts used here, plus read noise), offset, 16-bit clipping.
 
+Outputs. The cell store (channels ``hoechst``/nuclear and ``brightfield``/brightfield): one 48 x 48
+uint16 crop per nucleus per frame, ``img[round(y)-24 : round(y)+24, round(x)-24 : round(x)+24]`` of the
+field (x = column, y = row, pixel centres at integers); nuclei closer than 24 px to the field edge are
+dropped. ``birth_frame`` is the first frame of a daughter track, ``division_frame`` the last frame of a
+mother (its daughters appear in the next frame), both ``-1`` when outside the movie; ``full_cycle`` =
+both seen. FUCCI columns are :func:`deepcycle_core.fucci.measure` on the rendered FUCCI frames and
+``class`` is :func:`deepcycle_core.fucci.classify` over all cells of the store. With ``movie=True``:
+``movie/movie.ome.tif`` next to the store folder (field 0 only; TCYX uint16, channels
+:data:`MOVIE_CHANNELS`, OME pixel size in um and time increment in min) and ``movie/truth.parquet``
+with :data:`TRUTH_TABLE_COLUMNS`, one row per nucleus whose centre lies inside the field, per frame.
+
 Difficulty is a parameter set (:data:`PRESETS`), never a code path. Every random draw comes from a
 generator seeded by ``(seed, field, ...)`` so the output is byte-identical for a seed, whatever the
 number of worker processes. Memory is bounded by one field of view: fields are simulated one after
@@ -95,6 +106,7 @@ class SimParams:
     margin_px: int = 40  # dish beyond the imaged field on each side
     motility_px: float = 0.6  # rms random velocity kick per frame
     persistence: float = 0.8
+    contact_gap_px: float = 3.0  # cytoplasm kept between neighbouring nuclei by crowding
     # nucleus
     nuc_radius_px: float = 7.5  # equivalent radius of a newborn nucleus after its early-G1 expansion
     nuc_size_cv: float = 0.12
@@ -248,7 +260,7 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
     age = a0 * attrs["cycle_h"]
     vel = np.zeros((n0, 2))
     cyc_all = attrs["cycle_h"]
-    contact = 2.2 * attrs["radius"]
+    contact = 2.0 * attrs["radius"] * np.sqrt(1 + p.nuc_growth * a0) + p.contact_gap_px
     for _ in range(15):  # relax the random start into a non-overlapping layout
         pos = _repel(pos, contact, dish)
 
@@ -313,7 +325,10 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
         vel = p.persistence * vel + rng.normal(0, p.motility_px, vel.shape)
         vel[~moving] = 0.0
         pos = pos + vel
-        contact = 2.2 * np.concatenate(radius_of)[idx]
+        # contact distance: the two current nuclear diameters' mean plus a cytoplasm gap
+        grow = np.sqrt(1 + p.nuc_growth * np.clip(age / cyc[idx], 0, 1))
+        contact = 2.0 * np.concatenate(radius_of)[idx] * grow + p.contact_gap_px
+        pos = _repel(pos, contact, dish)
         pos = _repel(pos, contact, dish)
 
     tab = tracks.frame()
@@ -342,7 +357,7 @@ def _repel(pos: np.ndarray, contact: np.ndarray, dish: float) -> np.ndarray:
             d = pos[j] - pos[i]
             dist = np.sqrt((d**2).sum(1)) + 1e-6
             reach = 0.5 * (contact[i] + contact[j])
-            push = np.clip(reach - dist, 0, None) * 0.25
+            push = np.clip(reach - dist, 0, None) * 0.3
             step = d / dist[:, None] * push[:, None]
             delta = np.zeros_like(pos)
             np.add.at(delta, i, -step)
