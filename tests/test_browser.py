@@ -22,6 +22,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -53,13 +54,10 @@ class Chromium:
     def __init__(self, user_data_dir: Path):
         cmd_r, self._cmd_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-
-        def child_fds() -> None:  # runs in the child before exec: put the pipe ends on fds 3 and 4
-            a = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(resp_w, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
+        # posix_spawn puts the pipe ends on the child's fds 3 and 4 without running Python in a forked
+        # child (unsafe with threads); go through high fds so a dup2 never clobbers the other end.
+        high_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        high_w = fcntl.fcntl(resp_w, fcntl.F_DUPFD_CLOEXEC, 10)
         flags = [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -67,13 +65,17 @@ class Chromium:
             "--hide-scrollbars", "--window-size=1280,1600", f"--user-data-dir={user_data_dir}",
             "--remote-debugging-pipe", "about:blank",
         ]
-        self._stderr = open(user_data_dir / "chromium.log", "wb")
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *flags], preexec_fn=child_fds, close_fds=False,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-        )
-        os.close(cmd_r)
-        os.close(resp_w)
+        log = os.open(user_data_dir / "chromium.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            self.pid = os.posix_spawn(CHROMIUM, [CHROMIUM, *flags], dict(os.environ), file_actions=[
+                (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, log, 2),
+                (os.POSIX_SPAWN_DUP2, high_r, 3), (os.POSIX_SPAWN_DUP2, high_w, 4),
+            ])
+        finally:
+            for fd in (cmd_r, resp_w, high_r, high_w, log, null):
+                os.close(fd)
+        self.returncode: int | None = None
         self._next_id = 0
         self._replies: dict[int, dict] = {}
         self.events: list[dict] = []
@@ -106,22 +108,34 @@ class Chromium:
         with self._cv:
             while msg_id not in self._replies:
                 left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise TimeoutError(f"Chromium did not answer {method} (exit code {self.proc.poll()})")
+                if left <= 0 or self.poll() is not None:
+                    raise TimeoutError(f"Chromium did not answer {method} (exit code {self.returncode})")
                 self._cv.wait(min(left, 1.0))
             reply = self._replies.pop(msg_id)
         if "error" in reply:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply.get("result", {})
 
+    def poll(self) -> int | None:
+        """The exit status once Chromium has ended, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
     def close(self) -> None:
         try:
             self.send("Browser.close", timeout=10)
-            self.proc.wait(10)
         except Exception:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._stderr.close()
+            pass
+        deadline = time.monotonic() + 10
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self._cmd_w)
 
 
 #: Runs in the page: find every canvas (inside shadow roots too) and count those with drawn pixels.
