@@ -118,11 +118,16 @@ def _curve_array(curve: Any) -> np.ndarray | None:
     return arr
 
 
-def _ranges(pts: pd.DataFrame, x: str, y: str, pad: float = 0.03) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Square padded data ranges so that no point falls on the raster's outer edge."""
+def _ranges(
+    pts: pd.DataFrame, x: str, y: str, pad: float = 0.03, square: bool = True
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Padded data ranges (one span for both axes when ``square``) so no point sits on the raster's edge."""
     xs, ys = pts[x].to_numpy(), pts[y].to_numpy()
     x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs))
     y0, y1 = float(np.nanmin(ys)), float(np.nanmax(ys))
+    if not square:
+        dx, dy = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
+        return (x0 - pad * dx, x1 + pad * dx), (y0 - pad * dy, y1 + pad * dy)
     # one span for both axes: a square canvas then shows the ring undistorted
     half = 0.5 * max(x1 - x0, y1 - y0, 1e-9) * (1 + 2 * pad)
     cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
@@ -162,6 +167,9 @@ def ring_view(
     dynamic: bool = True,
     spread_px: int = 2,
     title: str | None = None,
+    xlabel: str = "ring x",
+    ylabel: str = "ring y",
+    square: bool = True,
 ):
     """Every cell on the 2-D ring, rasterised by Datashader through HoloViews, curve on top.
 
@@ -178,10 +186,10 @@ def ring_view(
     pts = _points_for(df, color_by, x, y)
     vdims = [c for c in pts.columns if c in ("class_name" if color_by == "class" else color_by,)]
     points = hv.Points(pts, kdims=[x, y], vdims=vdims)
-    xr, yr = _ranges(pts, x, y)
+    xr, yr = _ranges(pts, x, y, square=square)
     common = dict(dynamic=dynamic, width=width, height=height, x_range=xr, y_range=yr)
     spread = dict(max_px=spread_px, threshold=0.6)
-    plot_opts = dict(frame_width=width, frame_height=height, xlabel="ring x", ylabel="ring y", tools=["hover"])
+    plot_opts = dict(frame_width=width, frame_height=height, xlabel=xlabel, ylabel=ylabel, tools=["hover"])
     if color_by == "class":
         names = list(pts["class_name"].cat.categories)
         key = {n: CLASS_COLORS.get(n, "#777777") for n in names}
@@ -203,9 +211,9 @@ def ring_view(
             layer = img.opts(cmap=_numeric_cmap(color_by), colorbar=True, clabel=color_by, **plot_opts)
     arr = _curve_array(curve)
     if arr is not None:
-        layer = layer * hv.Curve(arr, "ring x", "ring y", label="fitted ring").opts(color="white" if color_by == "density" else "black", line_width=2)
+        layer = layer * hv.Curve(arr, x, y, label="fitted ring").opts(color="white" if color_by == "density" else "black", line_width=2)
     if origin is not None:
-        layer = layer * hv.Points([tuple(origin)], label="division (origin)").opts(color="magenta", size=10, marker="x")
+        layer = layer * hv.Points([tuple(origin)], kdims=[x, y], label="division (origin)").opts(color="magenta", size=10, marker="x")
     return layer.opts(title=title or f"{len(pts):,} cells on the ring, coloured by {color_by}")
 
 
@@ -217,12 +225,13 @@ def aggregate(
     y: str = "y2d",
     width: int = 400,
     height: int = 400,
+    square: bool = True,
 ):
     """The raw Datashader aggregate (an xarray) behind the static image; for checks and benchmarks."""
     import datashader as ds
 
     pts = _points_for(df, color_by, x, y)
-    xr, yr = _ranges(pts, x, y)
+    xr, yr = _ranges(pts, x, y, square=square)
     canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=xr, y_range=yr)
     if color_by == "density":
         agg = ds.count()
@@ -245,6 +254,9 @@ def ring_image(
     height: int = 400,
     ax=None,
     title: str | None = None,
+    xlabel: str = "ring x",
+    ylabel: str = "ring y",
+    square: bool = True,
 ):
     """The same Datashader aggregation as :func:`ring_view`, as a static matplotlib figure (PNG).
 
@@ -256,7 +268,7 @@ def ring_image(
     from matplotlib.colors import LinearSegmentedColormap, Normalize
     from matplotlib.lines import Line2D
 
-    agg, (xr, yr) = aggregate(df, color_by, x=x, y=y, width=width, height=height)
+    agg, (xr, yr) = aggregate(df, color_by, x=x, y=y, width=width, height=height, square=square)
     if color_by == "class":
         key = {n: CLASS_COLORS.get(n, "#777777") for n in agg.coords["class_name"].values}
         shaded = tf.shade(agg, color_key=key, how="eq_hist")
@@ -274,7 +286,8 @@ def ring_image(
         fig = ax.figure
     if color_by == "density":
         ax.set_facecolor("black")
-    ax.imshow(rgba, origin="lower", extent=(xr[0], xr[1], yr[0], yr[1]), interpolation="nearest", aspect="equal")
+    ax.imshow(rgba, origin="lower", extent=(xr[0], xr[1], yr[0], yr[1]), interpolation="nearest",
+              aspect="equal" if square else "auto")
     arr = _curve_array(curve)
     if arr is not None:
         ax.plot(arr[:, 0], arr[:, 1], color="white" if color_by == "density" else "black", lw=1.5, label="fitted ring")
@@ -282,14 +295,14 @@ def ring_image(
         ax.plot([origin[0]], [origin[1]], "x", color="magenta", ms=10, mew=2.5, label="division (origin)")
     ax.set_xlim(*xr)
     ax.set_ylim(*yr)
-    ax.set_xlabel("ring x")
-    ax.set_ylabel("ring y")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     n = int(np.isfinite(df[x].to_numpy(dtype=float)).sum())
     ax.set_title(title or f"{n:,} cells, coloured by {color_by}", fontsize=10)
     if color_by == "class":
         handles = [Line2D([], [], marker="s", ls="", color=CLASS_COLORS.get(k, "#777"), label=k)
                    for k in agg.coords["class_name"].values if k != "unlabelled"]
-        ax.legend(handles=handles, loc="center", fontsize=8, frameon=False)
+        ax.legend(handles=handles, loc="best", fontsize=8, frameon=False)
     elif color_by == "fucci_ratio":
         sm = plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=LinearSegmentedColormap.from_list("fucci", FUCCI_CMAP))
         fig.colorbar(sm, ax=ax, label="FUCCI green fraction")
