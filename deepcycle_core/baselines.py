@@ -7,7 +7,7 @@ code unchanged:
 
 * **hand-made features** -- integrated nuclear (Hoechst) intensity, nuclear area and a brightfield
   texture measure per crop, standardised with the mean and spread of the *fitting* cells only;
-* **raw pixels** -- the per-frame normalised crops (the network's own input), 2x2 mean-pooled to keep
+* **raw pixels** -- the per-frame normalised crops (the network's own input), 3x3 mean-pooled to keep
   the matrix small, reduced by a PCA that is fitted by streaming store chunks of non-held-out cells
   only (mean and covariance accumulated chunk by chunk) and then applied to every requested cell.
 
@@ -93,12 +93,12 @@ def pixel_pca_descriptors(
     ids: Sequence[int] | np.ndarray | None = None,
     *,
     n_components: int = 8,
-    pool: int = 2,
+    pool: int = 3,
 ) -> pd.DataFrame:
     """Raw-pixel baseline: PCA of normalised, pooled crops fitted on ``fit_ids``, applied to ``ids``.
 
     The fit streams the store chunk by chunk, accumulating the mean and the covariance matrix
-    (d x d, d = channels x (48/pool)^2 = 1152 by default), then takes its leading eigenvectors: an
+    (d x d, d = channels x (48/pool)^2 = 512 by default), then takes its leading eigenvectors: an
     exact PCA whose memory is one chunk plus the d x d matrix whatever the store size. (An
     ``IncrementalPCA`` gives the same axes but needs an SVD of every batch, ~10x slower on 2 cores.)
     Returns ``cell_id, p0..p{k-1}`` for ``ids`` (default: every cell), sorted by cell id; the

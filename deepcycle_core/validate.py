@@ -328,6 +328,17 @@ def choose_cells(split: pd.DataFrame, *, fit_cells: int, seed: int) -> tuple[np.
     return pool, held
 
 
+def thin_tracks(cells: pd.DataFrame, ids: np.ndarray, every: int) -> np.ndarray:
+    """Every ``every``-th cell (in time) of each track among ``ids``: all tracks, fewer frames."""
+    if every < 1:
+        raise ValueError(f"heldout_every must be >= 1, got {every}")
+    if every == 1:
+        return np.asarray(ids, dtype=np.int64)
+    sub = cells[cells["cell_id"].isin(ids)].sort_values(["field", "track_id", "frame"], kind="stable")
+    keep = sub.groupby(["field", "track_id"], sort=False).cumcount().to_numpy() % every == 0
+    return np.sort(sub["cell_id"].to_numpy(dtype=np.int64)[keep])
+
+
 def _atomic_write(df: pd.DataFrame, path: Path, **kwargs: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -417,6 +428,7 @@ def method_predictions(
     *,
     seed: int = 0,
     pca_components: int = 8,
+    pca_pool: int = 3,
     use_cache: bool = True,
     progress: bool = False,
     ring_kwargs: dict[str, Any] | None = None,
@@ -468,9 +480,11 @@ def method_predictions(
     elif method == "pixels_pca":
         from .baselines import pixel_pca_descriptors
 
-        key = {"method": method, "ids": _ids_key(ids), "fit": _ids_key(fit_ids), "k": pca_components, "store": store.n_cells}
+        key = {"method": method, "ids": _ids_key(ids), "fit": _ids_key(fit_ids), "k": pca_components,
+               "pool": pca_pool, "store": store.n_cells}
         desc = _cached_descriptors(
-            vdir, key, lambda: pixel_pca_descriptors(store, fit_ids, ids, n_components=pca_components), use_cache
+            vdir, key, lambda: pixel_pca_descriptors(store, fit_ids, ids, n_components=pca_components, pool=pca_pool),
+            use_cache,
         )
     else:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
@@ -490,8 +504,10 @@ def run_validation(
     methods: Sequence[str] = METHODS,
     hard_run: RunDir | str | os.PathLike | None = None,
     fit_cells: int = 20000,
+    heldout_every: int = 1,
     seed: int = 0,
     pca_components: int = 8,
+    pca_pool: int = 3,
     use_cache: bool = True,
     progress: bool = False,
     ring_kwargs: dict[str, Any] | None = None,
@@ -503,7 +519,8 @@ def run_validation(
     ``hard_run`` (a run folder holding a store simulated with the hard preset), the default network
     is also read on that data (ring fitted on its partial tracks, judged on its full-cycle tracks).
     Returns the table (also written to ``run/validate/table.csv``); a method whose inputs are
-    missing raises, naming the file.
+    missing raises, naming the file. ``heldout_every`` > 1 judges every k-th frame of each held-out
+    track only (all tracks kept; fewer crops to embed and describe).
     """
     run = run if isinstance(run, RunDir) else RunDir(Path(run))
     store = open_store(run.store)
@@ -511,6 +528,7 @@ def run_validation(
         raise ValueError(f"{run.store}: the store has no ground truth (true_age ...): validation needs simulated data")
     split = load_split(run)
     fit_ids, held = choose_cells(split, fit_cells=fit_cells, seed=seed)
+    held = thin_tracks(store.cells, held, heldout_every)
     kw = {**ring_settings(run), **(ring_kwargs or {})}
 
     rows, track_tabs, phase_tabs, conf_tabs, preds = [], [], [], [], []
@@ -535,7 +553,7 @@ def run_validation(
         add(
             name,
             lambda name=name: method_predictions(
-                name, run, store, fit_ids, held, seed=seed, pca_components=pca_components,
+                name, run, store, fit_ids, held, seed=seed, pca_components=pca_components, pca_pool=pca_pool,
                 use_cache=use_cache, progress=progress, ring_kwargs=kw,
             ),
             store.cells, fit_ids, held,
@@ -551,6 +569,7 @@ def run_validation(
             {"cell_id": hstore.cells["cell_id"], "split": np.where(hstore.cells["full_cycle"], "heldout", "train")}
         )
         hfit, hheld = choose_cells(hsplit, fit_cells=fit_cells, seed=seed)
+        hheld = thin_tracks(hstore.cells, hheld, heldout_every)
         hids = np.union1d(hfit, hheld)
         ckpt = run.train / "best.pt"
         if not ckpt.exists():
@@ -576,11 +595,17 @@ def run_validation(
     table = pd.DataFrame(rows, columns=["method", "label", *METRIC_COLUMNS, "note"])
     out = run.validate
     _atomic_write(table, out / "table.csv", index=False)
-    _atomic_write(pd.concat(track_tabs, ignore_index=True), out / "tracks.csv", index=False)
-    _atomic_write(pd.concat(phase_tabs, ignore_index=True), out / "phases.csv", index=False)
-    _atomic_write(pd.concat(conf_tabs, ignore_index=True), out / "confusion.csv", index=False)
-    _atomic_write(pd.concat(preds, ignore_index=True), out / "heldout.parquet")
+    _atomic_write(_concat(track_tabs, ["track_id", "n", "duration_h", "spearman", "pearson", "method"]),
+                  out / "tracks.csv", index=False)
+    _atomic_write(_concat(phase_tabs, ["phase", "n_cells", "mae_h", "bias_h", "method"]), out / "phases.csv", index=False)
+    _atomic_write(_concat(conf_tabs, ["true_phase", *PHASES, "method"]), out / "confusion.csv", index=False)
+    _atomic_write(_concat(preds, ["cell_id", "pseudotime", "hours", "method"]), out / "heldout.parquet")
     return table
+
+
+def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Concatenate per-method tables; an empty table with ``columns`` when no method gave one."""
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def load_results(run: RunDir | str | os.PathLike) -> dict[str, pd.DataFrame]:
@@ -641,7 +666,8 @@ def _cli_validate(args: argparse.Namespace) -> int:
     run = RunDir(Path(args.run)) if args.run else run_dir(args.profile)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else list(METHODS)
     table = run_validation(
-        run, methods=methods, hard_run=args.hard_run, fit_cells=args.fit_cells, seed=args.seed,
+        run, methods=methods, hard_run=args.hard_run, fit_cells=args.fit_cells, heldout_every=args.heldout_every,
+        seed=args.seed,
         use_cache=not args.no_cache, progress=not args.quiet,
     )
     print(format_table(table))
@@ -657,6 +683,7 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--methods", default="", help=f"comma-separated subset of {','.join(METHODS)}")
     p.add_argument("--hard-run", default=None, help="run folder with a hard-preset store to read the network on")
     p.add_argument("--fit-cells", type=int, default=20000, help="non-held-out cells the baseline rings are fitted on")
+    p.add_argument("--heldout-every", type=int, default=1, help="judge every k-th frame of each held-out track")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="recompute ablation and baseline descriptors")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

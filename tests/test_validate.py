@@ -149,7 +149,9 @@ def test_fit_ring_never_sees_heldout_cells(tiny_run):
     fit = split.loc[split["split"] != "heldout", "cell_id"].to_numpy()
     held = split.loc[split["split"] == "heldout", "cell_id"].to_numpy()
     a = store.cells["true_age"].to_numpy()
-    desc = pd.DataFrame({"cell_id": store.cells["cell_id"], "c": np.cos(2 * np.pi * a), "s": np.sin(2 * np.pi * a)})
+    wobble = np.random.default_rng(5).normal(0, 0.02, (2, len(a)))  # frames give tied ages; cells don't
+    desc = pd.DataFrame({"cell_id": store.cells["cell_id"], "c": np.cos(2 * np.pi * a) + wobble[0],
+                         "s": np.sin(2 * np.pi * a) + wobble[1]})
     bad = desc.copy()
     bad.loc[bad["cell_id"].isin(held), ["c", "s"]] = 50.0
     r1 = v.fit_ring(desc, store.cells, fit, T_hours=24.0).set_index("cell_id")
@@ -163,7 +165,7 @@ def test_fit_ring_never_sees_heldout_cells(tiny_run):
 def test_run_validation_writes_the_table(tiny_run):
     run, split = tiny_run
     methods = ("deepcycle", "deepcycle_som", "handmade", "pixels_pca")
-    table = v.run_validation(run, methods=methods, pca_components=4)
+    table = v.run_validation(run, methods=methods, pca_components=4, pca_pool=6)
     assert list(table["method"]) == list(methods)
     assert list(table.columns) == ["method", "label", *v.METRIC_COLUMNS, "note"]
     on_disk = pd.read_csv(run.validate / "table.csv")
@@ -181,7 +183,7 @@ def test_run_validation_writes_the_table(tiny_run):
     assert set(res["phases"]["phase"]) <= set(v.PHASES)
     assert set(res["confusion"]["method"]) == set(table.dropna(subset=["circ_mae_h"])["method"])
     # cached descriptors are reused and give the same numbers
-    again = v.run_validation(run, methods=("handmade",), pca_components=4)
+    again = v.run_validation(run, methods=("handmade",), pca_components=4, pca_pool=6)
     assert again.iloc[0]["circ_mae_h"] == pytest.approx(t.at["handmade", "circ_mae_h"], nan_ok=True)
 
 
@@ -205,3 +207,13 @@ def test_missing_inputs_are_named(tmp_path, tiny_run):
         v.run_validation(run, methods=("bf_only",))
     with pytest.raises(ValueError, match="unknown validation method"):
         v.run_validation(run, methods=("magic",))
+
+
+def test_thin_tracks_keeps_every_track():
+    cells = pd.DataFrame({"cell_id": np.arange(20), "field": 0, "track_id": np.repeat([5, 6], 10),
+                          "frame": np.tile(np.arange(10), 2)})
+    kept = v.thin_tracks(cells, np.arange(20), 3)
+    assert list(kept) == [0, 3, 6, 9, 10, 13, 16, 19]
+    assert list(v.thin_tracks(cells, np.arange(20), 1)) == list(range(20))
+    with pytest.raises(ValueError, match="heldout_every"):
+        v.thin_tracks(cells, np.arange(20), 0)
