@@ -271,6 +271,7 @@ def train(
     checkpoint_every: int | None = None,
     threads: int | None = None,
     deterministic: bool = True,
+    reuse: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train on the store in ``source`` (a run folder or a store folder); return the summary.
@@ -279,6 +280,8 @@ def train(
     ``sampler`` balance; default: as many as there are training cells) so a small CPU budget still
     sees every class often. ``val_cells``/``heldout_cells`` cap the fixed seeded subsets evaluated
     each epoch / at the end. ``overrides`` change preset fields (e.g. ``batch_size=32``, ``lr=1e-3``).
+    ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
+    holds a finished run with exactly these settings on this very store (as the book does on re-runs).
     Under ``torchrun`` (WORLD_SIZE > 1) every rank trains on its slice of each global batch and rank 0
     writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
     """
@@ -300,7 +303,7 @@ def train(
     try:
         return _train(
             store, out, p, mode, epochs, seed, resume, dev, rank, world, progress, samples_per_epoch, val_cells,
-            heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every,
+            heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every, reuse,
         )
     finally:
         torch.use_deterministic_algorithms(prev_det)
@@ -312,7 +315,7 @@ def _train(
     store: CellStore, out: Path, p: Preset, mode: str, epochs: int, seed: int, resume: bool, dev: torch.device,
     rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
     heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
-    pretrained: Any, checkpoint_every: int | None,
+    pretrained: Any, checkpoint_every: int | None, reuse: bool = False,
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
@@ -347,8 +350,13 @@ def _train(
     config = {
         "preset": p.to_dict(), "mode": mode, "seed": int(seed), "epochs": epochs, "samples_per_epoch": n_epoch,
         "val_fraction": float(val_fraction), "world_size": world, "n_cells": store.n_cells, "channels": channels,
-        "buffer_chunks": int(buffer_chunks),
+        "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
+        "val_cells": val_cells, "heldout_cells": heldout_cells,
     }
+    if reuse and world == 1 and (out / "summary.json").exists() and last_path.exists():
+        done = load_checkpoint(last_path)
+        if done.get("config") == config and int(done["epoch"]) == epochs and best_path.exists():
+            return json.loads((out / "summary.json").read_text()) | {"reused": True}
 
     # -- model, optimiser ---------------------------------------------------------------------------
     torch.manual_seed(seed)

@@ -153,3 +153,10 @@ def test_ddp_two_gloo_processes_agree(store_path, tmp_path):
     assert T.weights_digest(net) == r0["sha"]  # the checkpoint rank 0 wrote is the agreed model
     # both ranks together consumed each global batch of 2 x 4 once: 32 samples in the epoch
     assert last["history"][0]["train_samples"] == 32 and last["config"]["world_size"] == 2
+
+
+def test_reuse_returns_the_finished_run_without_training(trained, store_path, monkeypatch):
+    summary, out = trained
+    monkeypatch.setattr(T, "build_model", lambda *a, **k: pytest.fail("reuse must not build or train a model"))
+    again = T.train(store_path.parent, reuse=True, **FAST)
+    assert again["reused"] is True and again["weights_sha256"] == summary["weights_sha256"]
