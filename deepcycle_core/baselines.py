@@ -6,7 +6,8 @@ network's (``cell_id`` + numeric columns), so the validation stage can hand them
 code unchanged:
 
 * **hand-made features** -- integrated nuclear (Hoechst) intensity, nuclear area and a brightfield
-  texture measure per crop, standardised with the mean and spread of the *fitting* cells only;
+  texture measure per crop (measured by :mod:`deepcycle_core.features`, as in the data chapter),
+  standardised with the mean and spread of the *fitting* cells only;
 * **raw pixels** -- the per-frame normalised crops (the network's own input), 3x3 mean-pooled to keep
   the matrix small, reduced by a PCA that is fitted by streaming store chunks of non-held-out cells
   only (mean and covariance accumulated chunk by chunk) and then applied to every requested cell.
@@ -21,7 +22,6 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from .store import CROP_SIZE, CellStore
 
@@ -138,66 +138,29 @@ def pixel_pca_descriptors(
     return df
 
 
-def crop_features(store: CellStore, cell_ids: np.ndarray, crops: np.ndarray) -> np.ndarray:
-    """Hand-made features of crops: integrated nuclear intensity, nuclear area, brightfield texture.
-
-    The nucleus is the connected bright region under the crop centre in the background-subtracted
-    nuclear channel (threshold halfway between the frame median and the crop's central intensity), so
-    a neighbour's nucleus in the crop does not count. Texture is the standard deviation of the
-    Laplacian of the normalised brightfield crop -- it rises with the granular, rounded mitotic look.
-    """
-    nuc = store.channel_index("nuclear")
-    bf = store.channel_index("brightfield") if "brightfield" in store.roles else None
-    med, _ = store.frame_stats(store.channels[nuc])
-    out = np.empty((len(cell_ids), 3), dtype=np.float64)
-    c0 = CROP_SIZE // 2
-    for i, (cid, crop) in enumerate(zip(cell_ids, crops)):
-        img = crop[nuc].astype(np.float64) - float(med[cid])
-        img = ndimage.uniform_filter(img, 3)
-        centre = img[c0 - 3 : c0 + 3, c0 - 3 : c0 + 3].max()
-        mask = img > 0.5 * centre if centre > 0 else np.zeros_like(img, bool)
-        lab, _ = ndimage.label(mask)
-        cl = lab[c0 - 3 : c0 + 3, c0 - 3 : c0 + 3]
-        cl = cl[cl > 0]
-        if cl.size:
-            nucleus = lab == np.bincount(cl).argmax()
-            out[i, 0] = img[nucleus].sum()
-            out[i, 1] = nucleus.sum()
-        else:
-            out[i, 0] = out[i, 1] = 0.0
-        if bf is None:
-            out[i, 2] = 0.0
-        else:
-            out[i, 2] = ndimage.laplace(crop[bf].astype(np.float64)).std()
-    return out
-
-
 def handmade_descriptors(
     store: CellStore,
     fit_ids: Sequence[int] | np.ndarray,
     ids: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Hand-made baseline: the three features of :func:`crop_features`, standardised on ``fit_ids``.
+    """Hand-made baseline: the data chapter's per-crop features, standardised on ``fit_ids``.
 
-    Brightfield texture is divided by the frame's brightfield spread first, so illumination drift does
-    not pass for biology. Returns ``cell_id`` + :data:`HANDMADE_COLUMNS` for ``ids`` (default: all).
+    The features (integrated nuclear intensity, nuclear area, brightfield texture) are measured by
+    :func:`deepcycle_core.features.measure`, the same code as the single-feature baseline of the data
+    chapter; integrated intensity is log-transformed (it spans a factor of ~2 within a cell and more
+    across staining), then every column is centred and scaled with the mean and sd of the fitting
+    cells only. Returns ``cell_id`` + :data:`HANDMADE_COLUMNS` for ``ids`` (default: all), sorted.
     """
+    from .features import FEATURE_COLUMNS, measure
+
     fit = _ids("fit_ids", fit_ids, store.n_cells)
     want = _ids("ids", ids, store.n_cells)
     if fit.size < 3:
         raise ValueError(f"{store.path}: hand-made features need at least 3 fitting cells, got {fit.size}")
-    every = np.union1d(fit, want)
-    parts, out_ids = [], []
-    for cid, crops in _iter_selected(store, every):
-        parts.append(crop_features(store, cid, crops))
-        out_ids.append(cid)
-    feats = np.concatenate(parts)
-    cid_all = np.concatenate(out_ids)
-    if "brightfield" in store.roles:
-        _, bf_std = store.frame_stats(store.channels[store.channel_index("brightfield")])
-        s = bf_std[cid_all]
-        feats[:, 2] = feats[:, 2] / np.where(np.isfinite(s) & (s > 0), s, 1.0)
-    feats[:, 0] = np.log1p(np.clip(feats[:, 0], 0, None))  # integrated intensity spans decades
+    table = measure(store, np.union1d(fit, want))
+    cid_all = table["cell_id"].to_numpy(dtype=np.int64)
+    feats = table[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+    feats[:, 0] = np.log1p(np.clip(feats[:, 0], 0, None))
     in_fit = np.isin(cid_all, fit)
     mu = feats[in_fit].mean(axis=0)
     sd = feats[in_fit].std(axis=0)
