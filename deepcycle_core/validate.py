@@ -376,7 +376,7 @@ def _file_key(path: Path) -> dict[str, Any]:
 
 
 def embed_cells(
-    store: CellStore, checkpoint: Path, ids: np.ndarray, *, batch_size: int = 512, precision: str = "bf16",
+    store: CellStore, checkpoint: Path, ids: np.ndarray, *, batch_size: int = 512, precision: str = "auto",
     progress: bool = False,
 ) -> pd.DataFrame:
     """Descriptors ``cell_id, d0..d3`` of the cells ``ids`` only, with the embedding stage's code path.
@@ -385,9 +385,10 @@ def embed_cells(
     so it reads those crops chunk by chunk and runs the same normalisation and model call.
     """
     from .dataset import MODES, frame_norm, mode_channels, normalise_crops
-    from .embed import run_model
+    from .embed import resolve_precision, run_model
     from .train import load_model
 
+    precision = resolve_precision(precision)
     model, info = load_model(checkpoint)
     mode = info.get("mode", "both")
     if mode not in MODES:
