@@ -126,8 +126,7 @@ def _say_once(key: str, message: str) -> None:
     if key in _WARNED:
         return
     _WARNED.add(key)
-    log.warning(message)
-    warnings.warn(message, stacklevel=3)
+    warnings.warn(message, stacklevel=3)  # shown once by us (not once per warnings-registry location)
 
 
 def resolve_pretrained(backbone: str, pretrained: bool | str | os.PathLike | None) -> Path | None:
