@@ -52,17 +52,21 @@ chromium:
 	fi
 
 # The chapters in _toc.yml order, as nbval must execute them (each reads what the previous ones wrote).
-CHAPTERS = $$($(BIN)/python -c "from deepcycle_core.pipeline import toc_chapters; import pathlib; r = pathlib.Path.cwd(); print(' '.join(p.relative_to(r).as_posix() for p in toc_chapters(r)))")
+# A toc entry without its file fails here rather than silently skipping the notebooks.
+LIST_CHAPTERS = $(BIN)/python -c "from deepcycle_core.pipeline import toc_chapters; import pathlib; r = pathlib.Path.cwd(); print(' '.join(p.relative_to(r).as_posix() for p in toc_chapters(r)))"
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest tests $(CHAPTERS) $(NBVAL)
+	@chapters="$$($(LIST_CHAPTERS))" || exit 1; \
+	echo "pytest: unit tests, browser test, nbval of: $$chapters"; \
+	$(BIN)/python -m pytest tests $$chapters $(NBVAL)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser"
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest $(CHAPTERS) $(NBVAL)
+	@chapters="$$($(LIST_CHAPTERS))" || exit 1; \
+	$(BIN)/python -m pytest $$chapters $(NBVAL)
 
 browser: $(STAMP) chromium
 	$(BIN)/python -m pytest tests/test_browser.py
