@@ -69,7 +69,7 @@ from . import fucci
 from .store import CROP_SIZE, StoreWriter
 
 #: Bump when the simulated biology or rendering changes, so cached stores are not reused by mistake.
-SIM_VERSION = 1
+SIM_VERSION = 2
 FRAME_INTERVAL_MIN = 10.0
 PIXEL_SIZE_UM = 0.65
 CHANNELS: list[tuple[str, str]] = [("hoechst", "nuclear"), ("brightfield", "brightfield")]
@@ -523,10 +523,11 @@ def _render(job: _FrameJob) -> _FrameResult:
     cy = c["y"].to_numpy() + m
     r0 = c["radius"].to_numpy()
     asp = c["aspect"].to_numpy()
-    theta = c["theta"].to_numpy() + 0.02 * job.frame  # nuclei turn slowly
+    tex0 = c["tex"].to_numpy()
+    turn = np.where(tex0 % 2 == 0, 1.0, -1.0) * (0.01 + 0.0005 * (tex0 % 16))
+    theta = c["theta"].to_numpy() + turn * job.frame  # each nucleus turns slowly, its own way
     spin = c["spindle"].to_numpy()
-    tex = c["tex"].to_numpy() + job.frame // 12  # texture renews every 2 h
-    tex = tex % _N_TEX
+    tex = (tex0 + (job.frame + 5 * tex0) // 12) % _N_TEX  # texture renews every 2 h, cells out of step
     m_start = c["m_start"].to_numpy()
 
     # ---- nuclear geometry: two blobs per cell (the second only in anaphase/telophase) ----------
