@@ -40,7 +40,8 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TARGET = "book/04_trajectory"
 #: Sources whose change makes a previous build stale.
 SOURCES = ["_config.yml", "_toc.yml", "book/*.ipynb", "book/*.md", "book/references.bib", "deepcycle_core/bookjs.py"]
-BOKEH_MIME = "application/vnd.holoviews_exec.v0+json"
+#: Output types of a HoloViews/Panel or a plain Bokeh figure in a notebook.
+FIGURE_MIMES = ("application/vnd.holoviews_exec.v0+json", "application/vnd.bokehjs_exec.v0+json")
 RENDER_TIMEOUT_S = 60.0
 
 
@@ -246,7 +247,8 @@ def _build(root: Path) -> Path:
 
 
 def _has_figure(notebook: Path) -> bool:
-    return BOKEH_MIME in notebook.read_text(encoding="utf-8")
+    text = notebook.read_text(encoding="utf-8")
+    return any(mime in text for mime in FIGURE_MIMES)
 
 
 def _is_fresh(html_dir: Path, pages: list[str]) -> bool:
