@@ -263,7 +263,7 @@ def write_h5ad(path: Path, cells: pd.DataFrame, desc: np.ndarray, feats: np.ndar
     """AnnData export: obs = cell table (strings as categories), obsm = descriptors/features."""
     import anndata as ad
 
-    obs = cells.copy()
+    obs = cells.copy(deep=False)  # columns are shared, not copied: the table can be millions of rows
     obs.index = obs["cell_id"].astype(str).to_numpy()
     for col in obs.columns:
         if obs[col].dtype == object:
@@ -411,6 +411,63 @@ def embed(
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / SUMMARY_NAME)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# throughput (the chapter and benchmarks/embed.py)
+# ----------------------------------------------------------------------------------------------
+def throughput(
+    run_or_store: str | os.PathLike | RunDir,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    n_cells: int = 4096,
+    batch_size: int = 512,
+    bf16: bool | None = None,
+    repeat: int = 1,
+) -> pd.DataFrame:
+    """Cells per second of the loader alone, the model alone (several layouts) and the whole pipeline.
+
+    All on the first ``n_cells`` of the store, in this process, best of ``repeat``.  The baseline is
+    the plain fp32 contiguous single-process model; ``ratio`` is each line's speed over it.  The
+    loader must be faster than the model, or the network waits for data.  ``bf16=None`` includes the
+    bf16 line only where the CPU runs bf16 natively.
+    """
+    import torch
+
+    store_path, ckpt, _ = resolve_inputs(run_or_store, checkpoint, Path(os.devnull))
+    ctx = _get_context(store_path, ckpt)
+    n = min(int(n_cells), ctx.store.n_cells)
+    ranges = [r for r in chunk_ranges(ctx.store.n_cells, ctx.store.chunk_cells) if r[0] < n]
+    ranges[-1] = (ranges[-1][0], n)
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return n / min(times)
+
+    rows: list[tuple[str, float]] = []
+    rows.append(("loader: read + normalise", best(lambda: [load_inputs(ctx, s, e) for s, e in ranges])))
+    x = np.concatenate([load_inputs(ctx, s, e) for s, e in ranges])
+    warm = x[: min(len(x), 32)]
+    variants = [("model: fp32 contiguous (baseline)", "fp32", False), ("model: fp32 channels-last", "fp32", True)]
+    if bf16 or (bf16 is None and native_bf16()):
+        variants.append(("model: bf16 autocast channels-last", "bf16", True))
+    for name, prec, cl in variants:
+        model = _prepare_model(ctx, cl)
+        run_model(model, warm, batch_size=batch_size, precision=prec, features=False, channels_last=cl)
+        rows.append((name, best(lambda: run_model(model, x, batch_size=batch_size, precision=prec, features=False,
+                                                  channels_last=cl))))
+    del x
+    prec = resolve_precision("auto")
+    rows.append((f"pipeline: prefetching reader + model ({prec}, channels-last)",
+                 best(lambda: list(_iter_local(store_path, ckpt, ranges, batch_size, prec, False, True)))))
+    base = rows[1][1]
+    return pd.DataFrame({"what": [r[0] for r in rows], "cells_per_s": [r[1] for r in rows],
+                         "ratio_vs_baseline": [r[1] / base for r in rows],
+                         "torch_threads": torch.get_num_threads()})
 
 
 def _sha256(path: Path) -> str:
