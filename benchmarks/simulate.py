@@ -8,7 +8,7 @@ Baseline, measured in the same invocation: the *same* simulation rendered withou
 crop kept in memory and written at the end -- whose memory grows with N, against ``simulate()``, which
 streams crops into the store chunk by chunk and holds at most one field of view.
 
-    .venv/bin/python benchmarks/simulate.py                 # N ~ 5k, 20k, 80k crops
+    .venv/bin/python benchmarks/simulate.py                 # N ~ 10k, 20k, 67k crops (1, 2, 6 fields)
     .venv/bin/python benchmarks/simulate.py --fields 1 2    # other sizes (fields of view)
 
 Other processes competing for the CPU inflate wall time; CPU seconds (process + workers) are printed
@@ -74,9 +74,9 @@ def _run(mode: str, fields: int, args: argparse.Namespace, tmp: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fields", type=int, nargs="+", default=[1, 4, 16])
-    ap.add_argument("--cells-per-field", type=int, default=60)
-    ap.add_argument("--hours", type=float, default=33.3)
+    ap.add_argument("--fields", type=int, nargs="+", default=[1, 2, 6])
+    ap.add_argument("--cells-per-field", type=int, default=150)
+    ap.add_argument("--hours", type=float, default=16.7)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--child", choices=["stream", "memory"])
     ap.add_argument("--out")
