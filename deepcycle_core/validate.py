@@ -251,13 +251,16 @@ def fit_ring(
     fit_ids: np.ndarray,
     *,
     seed: int = 0,
+    orient_with_truth: bool = False,
     **ring_kwargs: Any,
 ) -> pd.DataFrame:
     """The trajectory module's ring, fitted on the rows of ``fit_ids`` only, read on every row.
 
     ``descriptors`` is ``cell_id`` + numeric columns (any method). The ring is oriented by the FUCCI
-    classes of the fitting cells, exactly as the trajectory stage does. Returns the trajectory
-    columns (cell_id, x2d, y2d, angle, pseudotime, hours, som_node).
+    classes of the fitting cells, exactly as the trajectory stage does; with ``orient_with_truth``
+    by classes made from the fitting cells' TRUE cycle position instead (:func:`truth_classes`) -- a
+    help the real method never gets, used only to still measure a baseline whose FUCCI orientation
+    fails. Returns the trajectory columns (cell_id, x2d, y2d, angle, pseudotime, hours, som_node).
     """
     from . import trajectory
 
@@ -267,7 +270,8 @@ def fit_ring(
     fit_mask = np.isin(cid, np.asarray(fit_ids, dtype=np.int64))
     if not fit_mask.any():
         raise ValueError("no fitting cell among the descriptors")
-    classes = cells.set_index("cell_id").loc[cid[fit_mask], "class"].to_numpy(dtype=np.int64)
+    rows = cells.set_index("cell_id").loc[cid[fit_mask]]
+    classes = truth_classes(rows) if orient_with_truth else rows["class"].to_numpy(dtype=np.int64)
     kw = dict(ring_kwargs)
     T = kw.pop("T_hours", None)
     if T is None:
@@ -281,6 +285,15 @@ def fit_ring(
     out.insert(0, "cell_id", cid)
     out.attrs["ring_info"] = ring.info
     return out
+
+
+def truth_classes(cells: pd.DataFrame) -> np.ndarray:
+    """Idealised FUCCI classes from the ground truth: low/low just after division (age < 0.1), red-high
+    for the rest of G1, both-high for early S (age < 0.45), green-high after. Orients a ring by the
+    true clock; for baselines whose own FUCCI orientation fails, never for the network."""
+    age = cells["true_age"].to_numpy(dtype=float)
+    phase = cells["true_phase"].astype(str).to_numpy()
+    return np.select([age < 0.1, phase == "G1", (phase == "S") & (age < 0.45)], [0, 1, 3], 2).astype(np.int64)
 
 
 def som_view(traj: pd.DataFrame, fit_ids: np.ndarray, T_hours: float | None, n_nodes: int = 30) -> pd.DataFrame:
@@ -433,8 +446,12 @@ def method_predictions(
     use_cache: bool = True,
     progress: bool = False,
     ring_kwargs: dict[str, Any] | None = None,
+    truth_fallback: bool = True,
 ) -> pd.DataFrame:
     """``cell_id, pseudotime, hours`` of one method for ``eval_ids`` (rings fitted on ``fit_ids`` only).
+
+    When the FUCCI classes cannot orient a method's ring and ``truth_fallback`` is set, the ring is
+    oriented with the true phases of the fitting cells instead and ``df.attrs['note']`` says so.
 
     ``deepcycle``/``deepcycle_som`` read the trajectory stage's output when it exists (its ring was
     fitted on every non-held-out cell); every other method is fitted here with :func:`fit_ring`.
@@ -489,9 +506,18 @@ def method_predictions(
         )
     else:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
-    traj = fit_ring(desc, cells, fit_ids, seed=seed, **kw)
-    out = traj[traj["cell_id"].isin(eval_ids)]
-    return out[["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
+    note = ""
+    try:
+        traj = fit_ring(desc, cells, fit_ids, seed=seed, **kw)
+    except RingFitError as exc:
+        if not truth_fallback:
+            raise
+        # the same ring, oriented with the true clock of the fitting cells: still a number to compare
+        traj = fit_ring(desc, cells, fit_ids, seed=seed, orient_with_truth=True, **kw)
+        note = f"FUCCI classes could not orient this ring ({exc}); oriented with the true phases of the fitting cells"
+    out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
+    out.attrs["note"] = note
+    return out
 
 
 def _ids_key(ids: np.ndarray) -> dict[str, Any]:
@@ -543,7 +569,7 @@ def run_validation(
             return
         truth = cells[cells["cell_id"].isin(held_)]
         row, tracks = evaluate(pred, truth)
-        rows.append({"method": name, "label": METHOD_LABELS.get(name, name), **row, "note": ""})
+        rows.append({"method": name, "label": METHOD_LABELS.get(name, name), **row, "note": pred.attrs.get("note", "")})
         track_tabs.append(tracks.assign(method=name))
         ph, conf = phase_breakdown(pred, truth, phase_reference(cells[cells["cell_id"].isin(fit)]))
         phase_tabs.append(ph.assign(method=name))
@@ -642,9 +668,13 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
             continue
         v = float(t.at[b, "circ_mae_h"])
         goal = CLEARLY_WORSE_RATIO * ours
+        if np.isnan(v):  # no ring at all: worse than any clock, but there is no gap to report
+            ok, gap = str(t.get("note", pd.Series(dtype=str)).get(b, "")).startswith("no ring"), float("nan")
+        else:
+            ok, gap = v >= goal, v - goal
         rows.append({
             "target": f"{b} circ_mae_h >= {CLEARLY_WORSE_RATIO:g} x {method}",
-            "value": v, "gap": v - goal, "status": "PASS" if v >= goal else "MISS",
+            "value": v, "gap": gap, "status": "PASS" if ok else "MISS",
         })
     return pd.DataFrame(rows)
 
