@@ -464,6 +464,7 @@ def method_predictions(
     ids = np.union1d(fit_ids, eval_ids)
     if method in ("deepcycle", "deepcycle_som"):
         path = run.trajectory / "trajectory.parquet"
+        note = ""
         if path.exists():
             traj = pd.read_parquet(path)
             ring_fit = traj["cell_id"].isin(pd.read_parquet(run.train / "split.parquet").query("split != 'heldout'")["cell_id"])
@@ -474,14 +475,18 @@ def method_predictions(
                 raise FileNotFoundError(f"{path} and {dpath}: missing; run the embed and trajectory stages first")
             desc = pd.read_parquet(dpath)
             desc = desc[["cell_id"] + [c for c in desc.columns if c[:1] == "d" and c[1:].isdigit()]]
-            traj = fit_ring(desc[desc["cell_id"].isin(ids)], cells, fit_ids, seed=seed, **kw)
+            traj, note = _ring_or_fallback(
+                desc[desc["cell_id"].isin(ids)], cells, fit_ids, seed=seed, truth_fallback=truth_fallback, **kw
+            )
+            note = f"no trajectory stage output: ring fitted here. {note}".strip()
             som_ref = fit_ids
         if method == "deepcycle_som":
             if "som_node" not in traj.columns:
                 raise ValueError(f"{path}: no som_node column for the paper's SOM variant")
             traj = som_view(traj, som_ref, kw["T_hours"], n_nodes)
-        out = traj[traj["cell_id"].isin(eval_ids)]
-        return out[["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
+        out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
+        out.attrs["note"] = note
+        return out
 
     vdir = run.validate / method
     if method in ("bf_only", "nuclear_only"):
@@ -506,18 +511,24 @@ def method_predictions(
         )
     else:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
-    note = ""
-    try:
-        traj = fit_ring(desc, cells, fit_ids, seed=seed, **kw)
-    except RingFitError as exc:
-        if not truth_fallback:
-            raise
-        # the same ring, oriented with the true clock of the fitting cells: still a number to compare
-        traj = fit_ring(desc, cells, fit_ids, seed=seed, orient_with_truth=True, **kw)
-        note = f"FUCCI classes could not orient this ring ({exc}); oriented with the true phases of the fitting cells"
+    traj, note = _ring_or_fallback(desc, cells, fit_ids, seed=seed, truth_fallback=truth_fallback, **kw)
     out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
     out.attrs["note"] = note
     return out
+
+
+def _ring_or_fallback(
+    desc: pd.DataFrame, cells: pd.DataFrame, fit_ids: np.ndarray, *, seed: int, truth_fallback: bool, **kw: Any
+) -> tuple[pd.DataFrame, str]:
+    """:func:`fit_ring`; if the FUCCI classes cannot orient it, the same ring oriented with the true
+    phases of the fitting cells (when ``truth_fallback``), with a note saying so."""
+    try:
+        return fit_ring(desc, cells, fit_ids, seed=seed, **kw), ""
+    except RingFitError as exc:
+        if not truth_fallback:
+            raise
+        traj = fit_ring(desc, cells, fit_ids, seed=seed, orient_with_truth=True, **kw)
+        return traj, f"FUCCI classes could not orient this ring ({exc}); oriented with the true phases of the fitting cells"
 
 
 def _ids_key(ids: np.ndarray) -> dict[str, Any]:
@@ -684,11 +695,18 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
 # ------------------------------------------------------------------------------------------------
 def format_table(table: pd.DataFrame, digits: int = 3) -> str:
     """The table as fixed-width text with numbers to ``digits`` significant digits."""
-    show = table.drop(columns=["label"], errors="ignore").copy()
+    show = table.drop(columns=["label", "note"], errors="ignore").copy()
     for col in show.columns:
-        if show[col].dtype.kind == "f":
+        if col in ("n_tracks", "n_cells"):
+            show[col] = show[col].map(lambda v: "-" if not np.isfinite(v) else f"{int(v)}")
+        elif show[col].dtype.kind == "f":
             show[col] = show[col].map(lambda v: "nan" if not np.isfinite(v) else f"{v:.{digits}g}")
-    return show.to_string(index=False)
+    text = show.to_string(index=False)
+    if "note" in table.columns:
+        notes = [f"  {m}: {n}" for m, n in zip(table["method"], table["note"]) if isinstance(n, str) and n]
+        if notes:
+            text += "\nnotes:\n" + "\n".join(notes)
+    return text
 
 
 def _cli_validate(args: argparse.Namespace) -> int:
