@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import sys
 import tempfile
 import time
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true", help="also try torch.compile for inference")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file (the book prints it)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,6 +158,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  inference  torch.compile {best['infer_compiled']:8.0f}   ratio {best['infer_compiled'] / best['infer_base']:.2f}x")
     print(f"  data loader (1 process, augmenting) {best['loader']:8.0f}   = {best['loader'] / best['train_tuned']:.1f}x "
           f"what tuned training consumes (target 3x), {best['loader'] / infer_best:.1f}x tuned inference")
+    if args.json:
+        load = os.getloadavg()[0]
+        out = {
+            "machine": f"{os.cpu_count()} CPUs ({torch.backends.cpu.get_cpu_capability()}, native bf16: {bf16}), "
+            f"{torch.get_num_threads()} torch thread(s), load average {load:.1f} while measuring",
+            "command": "benchmarks/train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "training": {"baseline": best["train_base"], "tuned": best["train_tuned"],
+                         "ratio": best["train_tuned"] / best["train_base"]},
+            "inference": {"baseline": best["infer_base"], "tuned": infer_best, "ratio": infer_best / best["infer_base"]},
+            "loader": best["loader"],
+            "loader_vs_training": best["loader"] / best["train_tuned"],
+        }
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     tmp.cleanup()
     return 0
 
