@@ -306,6 +306,10 @@ def ring_image(
     elif color_by == "fucci_ratio":
         sm = plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=LinearSegmentedColormap.from_list("fucci", FUCCI_CMAP))
         fig.colorbar(sm, ax=ax, label="FUCCI green fraction")
+    elif color_by != "density":
+        lo, hi = float(np.nanmin(agg.values)), float(np.nanmax(agg.values))
+        sm = plt.cm.ScalarMappable(norm=Normalize(lo, hi if hi > lo else lo + 1), cmap=plt.get_cmap(_numeric_cmap(color_by)))
+        fig.colorbar(sm, ax=ax, label=f"{color_by} (pixel mean)")
     fig.tight_layout()
     return fig
 
