@@ -19,7 +19,7 @@ pixels_pca       PCA of the normalised raw crops (:mod:`.baselines`)
 ===============  =====================================================================
 
 Metrics (one row a method, :data:`METRIC_COLUMNS`): median per-track Spearman of unwrapped pseudotime
-against time since birth; Fisher–Lee and Jammalamadaka–SenGupta circular correlation of 2π·pseudotime
+against time since birth (tracks seen over >= 80 % of their cycle); Fisher–Lee and Jammalamadaka–SenGupta circular correlation of 2π·pseudotime
 with the true position 2π·true_age; circular MAE in hours (pseudotime error times each cell's own cycle
 length); the ERA-hours MAE against true hours since birth (wrapped at the cell's cycle length, so
 "just divided" and "about to divide" are neighbours); the paper's averaged-curve Spearman and Kendall.
@@ -94,6 +94,10 @@ PHASES: tuple[str, ...] = ("G1", "S", "G2", "M")
 
 TRUTH_NEEDED = ("track_id", "time_h", "true_age", "true_cycle_h", "true_age_h", "true_phase")
 
+#: Per-track statistics use tracks seen over at least this fraction of their cycle (birth to division):
+#: a full-cycle track whose cell wandered out of the field for most of its life has a few crops only.
+MIN_COVERAGE = 0.8
+
 
 class RingFitError(ValueError):
     """A method's descriptors do not give a ring (too few cells, a class missing or spread everywhere)."""
@@ -110,18 +114,36 @@ def _truth_table(pred: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         if col not in pred.columns:
             raise ValueError(f"prediction table lacks column {col!r}; has {list(pred.columns)}")
     cols = ["cell_id", "pseudotime"] + (["hours"] if "hours" in pred.columns else [])
-    df = truth[["cell_id", *TRUTH_NEEDED]].merge(pred[cols], on="cell_id", how="inner", validate="1:1")
+    extra = [c for c in ("frame", "birth_frame", "division_frame") if c in truth.columns]
+    df = truth[["cell_id", *TRUTH_NEEDED, *extra]].merge(pred[cols], on="cell_id", how="inner", validate="1:1")
     if "hours" not in df.columns:
         df["hours"] = np.nan
     return df.sort_values(["track_id", "time_h"], kind="stable").reset_index(drop=True)
 
 
-def evaluate(pred: pd.DataFrame, truth: pd.DataFrame, *, n_points: int = 100) -> tuple[dict[str, float], pd.DataFrame]:
+def track_coverage(df: pd.DataFrame) -> pd.Series:
+    """Per cell, the fraction of its track's cycle (birth to division frame) that the track's crops span.
+
+    Without ``birth_frame``/``division_frame``/``frame`` columns every track counts as fully seen.
+    """
+    if not {"frame", "birth_frame", "division_frame"} <= set(df.columns):
+        return pd.Series(1.0, index=df.index)
+    g = df.groupby("track_id")["frame"]
+    span = (g.transform("max") - g.transform("min")).to_numpy(dtype=float)
+    life = (df["division_frame"] - df["birth_frame"]).to_numpy(dtype=float)
+    cov = np.where(life > 0, span / np.where(life > 0, life, 1.0), 0.0)
+    return pd.Series(cov, index=df.index)
+
+
+def evaluate(
+    pred: pd.DataFrame, truth: pd.DataFrame, *, n_points: int = 100, min_coverage: float = MIN_COVERAGE
+) -> tuple[dict[str, float], pd.DataFrame]:
     """Every metric of one method on the cells in ``truth`` (the held-out cells).
 
     ``pred`` has ``cell_id, pseudotime`` in [0, 1) and optionally ``hours`` (ERA); ``truth`` has the
-    cell table's ``cell_id`` and :data:`TRUTH_NEEDED`. Returns the metrics row and the per-track
-    correlation table.
+    cell table's ``cell_id`` and :data:`TRUTH_NEEDED`. The circular metrics use every cell; the
+    per-track and averaged-curve statistics use tracks seen over ``min_coverage`` of their cycle
+    (``n_tracks`` counts those). Returns the metrics row and the per-track correlation table.
     """
     df = _truth_table(pred, truth)
     if len(df) < 3:
@@ -129,9 +151,10 @@ def evaluate(pred: pd.DataFrame, truth: pd.DataFrame, *, n_points: int = 100) ->
     p = df["pseudotime"].to_numpy(dtype=float)
     a = df["true_age"].to_numpy(dtype=float)
     cyc = df["true_cycle_h"].to_numpy(dtype=float)
-    tracks = metrics.per_track_correlations(df, pseudotime_col="pseudotime")
+    seen = df[track_coverage(df).to_numpy() >= min_coverage]
+    tracks = metrics.per_track_correlations(seen, pseudotime_col="pseudotime")
     row: dict[str, float] = {
-        "n_tracks": int(df["track_id"].nunique()),
+        "n_tracks": int(seen["track_id"].nunique()),
         "n_cells": int(len(df)),
         "track_spearman_median": float(np.nanmedian(tracks["spearman"])) if len(tracks) else np.nan,
         "track_pearson_median": float(np.nanmedian(tracks["pearson"])) if len(tracks) else np.nan,
@@ -145,7 +168,7 @@ def evaluate(pred: pd.DataFrame, truth: pd.DataFrame, *, n_points: int = 100) ->
         metrics.circular_mae_hours(h[ok], df["true_age_h"].to_numpy(dtype=float)[ok], cyc[ok]) if ok.any() else np.nan
     )
     try:
-        curve = metrics.paper_average_curve(df, n_points=n_points, pseudotime_col="pseudotime")
+        curve = metrics.paper_average_curve(seen, n_points=n_points, pseudotime_col="pseudotime")
         row["paper_spearman"], row["paper_kendall"] = curve["spearman"], curve["kendall"]
     except ValueError:
         row["paper_spearman"] = row["paper_kendall"] = np.nan

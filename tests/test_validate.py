@@ -236,3 +236,17 @@ def test_a_baseline_without_ring_counts_as_worse():
     ])
     res = v.check_targets(table).set_index("target")
     assert res.filter(like="handmade", axis=0)["status"].item() == "PASS"
+
+
+def test_per_track_statistics_skip_barely_seen_tracks():
+    truth = _truth()
+    life = truth.groupby("track_id")["cell_id"].transform("size")
+    truth = truth.assign(frame=truth["true_age_h"].astype(int), birth_frame=0, division_frame=life)
+    # track 0 is seen only over its first quarter; a clock that is wrong there must not count per track
+    part = truth[(truth["track_id"] != 0) | (truth["true_age"] < 0.25)]
+    p = part["true_age"].where(part["track_id"] != 0, 1.0 - part["true_age"])
+    row, tracks = v.evaluate(pd.DataFrame({"cell_id": part["cell_id"], "pseudotime": p % 1.0}), part)
+    assert row["n_tracks"] == 11 and 0 not in set(tracks["track_id"])
+    assert row["n_cells"] == len(part)  # circular metrics still use every cell
+    cov = v.track_coverage(part)
+    assert cov[part["track_id"] == 0].max() < 0.25 and cov[part["track_id"] == 1].min() > 0.9
