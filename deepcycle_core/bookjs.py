@@ -1,4 +1,4 @@
-"""Offline JavaScript for the rendered book: serve BokehJS and Panel once from ``_static``.
+"""Offline JavaScript for the rendered book: serve BokehJS, Panel and MathJax once from ``_static``.
 
 By default HoloViews/Panel load BokehJS from a CDN and Panel's figures link their stylesheets
 from the CDN too, so a reader without internet (or the test browser) sees empty plots, while
@@ -8,6 +8,10 @@ CSS that ship inside the installed ``bokeh`` and ``panel`` wheels into ``book/_s
 wrote the figures), lists the scripts in every page head, and points the figures' stylesheet
 links at the local copies. This module is a Sphinx extension (``sphinx: extra_extensions`` in
 ``_config.yml``), so a plain ``jupyter-book build .`` does all of it.
+
+Equations need MathJax, which Sphinx also takes from a CDN by default; the MathJax 3 files come from
+the ``sphinx-mathjax-offline`` wheel (pinned in requirements.txt), of which only the CommonHTML
+component, its fonts and the on-demand TeX extensions are copied (~2.5 MB, not the wheel's 24 MB).
 
 In the notebooks, :func:`setup_holoviews` loads the Bokeh backend; the loader script it emits
 (which fetches from the CDN) is only needed by a live kernel, and the book leaves it out of the
@@ -28,6 +32,9 @@ VENDOR_DIR = Path("book") / "_static" / "vendor"
 PANEL_CDN_RE = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"'\s]+/dist/")
 #: Parts of Panel's ``dist`` folder that figures link to (stylesheets and the spinner images they use).
 PANEL_CSS_PARTS = ("css", "bundled/theme", "assets")
+#: MathJax 3: the component Sphinx loads, plus what it fetches on demand (fonts, TeX extensions, menu).
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+MATHJAX_PARTS = ("output/chtml", "input/tex/extensions", "ui", "a11y")
 
 
 def js_sources() -> list[tuple[Path, str]]:
@@ -88,6 +95,31 @@ def vendor_js(dest: str | os.PathLike) -> list[str]:
     return names
 
 
+def mathjax_source() -> Path | None:
+    """The MathJax 3 folder inside the installed ``sphinx-mathjax-offline`` wheel, or None if absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax"
+    return folder if (folder / MATHJAX_ENTRY).is_file() else None
+
+
+def vendor_mathjax(dest: str | os.PathLike) -> str | None:
+    """Copy MathJax's CommonHTML component and what it loads into ``dest/mathjax``; return its path there."""
+    src = mathjax_source()
+    if src is None:
+        return None
+    dest = Path(dest) / "mathjax"
+    _copy_if_changed(src / MATHJAX_ENTRY, dest / MATHJAX_ENTRY)
+    for part in MATHJAX_PARTS:
+        for f in (src / part).rglob("*"):
+            if f.is_file():
+                _copy_if_changed(f, dest / f.relative_to(src))
+    return f"mathjax/{MATHJAX_ENTRY}"
+
+
 def localise_cdn_links(html: str, static_prefix: str) -> str:
     """Point Panel's CDN stylesheet links in ``html`` at the vendored copy under ``static_prefix``.
 
@@ -136,8 +168,18 @@ def setup(app: Any) -> dict[str, Any]:
     The copy happens here, at extension load, because Sphinx drops ``html_static_path`` entries
     that do not exist yet when the configuration is validated.
     """
-    for name in vendor_js(Path(app.srcdir) / VENDOR_DIR):
+    vendor = Path(app.srcdir) / VENDOR_DIR
+    for name in vendor_js(vendor):
         # Plain blocking scripts in <head>: BokehJS must exist before a figure's inline script runs.
         app.add_js_file(f"vendor/{name}", priority=400)
+    mathjax = vendor_mathjax(vendor)
+    if mathjax is not None:
+        app.config.mathjax_path = f"vendor/{mathjax}"
+    else:  # still builds, but equations then need the CDN: say so
+        from sphinx.util import logging as sphinx_logging
+
+        sphinx_logging.getLogger(__name__).info(
+            "deepcycle_core.bookjs: sphinx-mathjax-offline is not installed; equations load MathJax from its CDN"
+        )
     app.connect("html-page-context", _on_page_context, priority=900)  # after the theme adds its scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -36,3 +36,14 @@ def test_localise_cdn_links_points_panel_css_at_static() -> None:
     assert "cdn.holoviz.org" not in out
     assert '"../_static/vendor/panel/dist/css/loading.css?v=1.9.4"' in out
     assert '"../_static/vendor/panel/dist/bundled/theme/default.css"' in out
+
+
+def test_vendor_mathjax_copies_the_component_and_what_it_loads(tmp_path: Path) -> None:
+    src = bookjs.mathjax_source()
+    assert src is not None, "sphinx-mathjax-offline (requirements.txt) provides MathJax for offline pages"
+    path = bookjs.vendor_mathjax(tmp_path)
+    assert path == "mathjax/tex-mml-chtml.js"
+    assert (tmp_path / path).read_bytes() == (src / "tex-mml-chtml.js").read_bytes()
+    assert list((tmp_path / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))  # CommonHTML fonts
+    assert (tmp_path / "mathjax" / "input" / "tex" / "extensions" / "ams.js").is_file()
+    assert not (tmp_path / "mathjax" / "tex-svg-full.js").exists()  # only what the pages use

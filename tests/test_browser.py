@@ -5,6 +5,7 @@ trajectory chapter first) in Debian's headless Chromium with the network switche
 through the Chrome DevTools Protocol that
 
 * BokehJS loaded (from the book's own ``_static``, the version the figures were written with),
+* MathJax (also served from ``_static``) typeset the page's equations,
 * every embedded Bokeh root became a live document and its canvases hold drawn pixels
   (Bokeh draws inside shadow roots, which ``--dump-dom`` cannot see, hence the protocol),
 * the console shows no error, no exception was thrown, and no request left ``file:``/``data:``.
@@ -170,6 +171,8 @@ PROBE = r"""
     bokeh: (window.Bokeh && window.Bokeh.version) || null,
     documents: (window.Bokeh && window.Bokeh.documents) ? window.Bokeh.documents.length : 0,
     roots,
+    math: document.querySelectorAll('.math').length,
+    typeset: document.querySelectorAll('mjx-container').length,
   };
 })()
 """
@@ -193,7 +196,8 @@ def check_page(browser: Chromium, html: Path, screenshot: Path) -> dict:
         roots = state["roots"]
         if (state["ready"] == "complete" and roots and state["documents"] >= len(roots)
                 and any(r["painted"] for r in roots)
-                and all(r["painted"] for r in roots if r["canvases"])):
+                and all(r["painted"] for r in roots if r["canvases"])
+                and (state["typeset"] or not state["math"])):
             break
         time.sleep(0.25)
     state["seconds"] = round(time.monotonic() - t0, 1)
@@ -333,13 +337,15 @@ def test_figures_render_offline(figure_pages: tuple[Path, list[str]], browser: C
         roots = seen["roots"]
         print(f"{page}: BokehJS {seen['bokeh']}, {len(roots)} root(s), {seen['documents']} document(s), "
               f"canvases {[r['canvases'] for r in roots]}, painted {[r['painted'] for r in roots]}, "
-              f"{seen['seconds']} s, {html.stat().st_size / 1e6:.2f} MB")
+              f"{seen['typeset']}/{seen['math']} equations typeset, {seen['seconds']} s, {html.stat().st_size / 1e6:.2f} MB")
         if seen["bokeh"] != bokeh.__version__:
             problems.append(f"{page}: BokehJS {seen['bokeh']!r} loaded, expected {bokeh.__version__}")
         if not roots or seen["documents"] < len(roots):
             problems.append(f"{page}: {seen['documents']} Bokeh document(s) for {len(roots)} embedded root(s)")
         if not any(r["painted"] for r in roots) or any(r["canvases"] and not r["painted"] for r in roots):
             problems.append(f"{page}: a figure has no drawn canvas: {roots}")
+        if seen["math"] and not seen["typeset"]:
+            problems.append(f"{page}: {seen['math']} equation(s) but MathJax typeset none")
         problems += [f"{page}: {e}" for e in seen["errors"]]
         problems += [f"{page}: network request {u}" for u in seen["remote_requests"]]
     assert not problems, "\n".join(problems)
