@@ -753,20 +753,13 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
                         (float(gx[f]), float(gy[f])), float(blur[f]), keep_images)
 
 
-class _SimStoreWriter(StoreWriter):
-    """StoreWriter that applies the FUCCI class rule over all cells just before the store is sealed.
+def _label_classes(cells: pd.DataFrame) -> pd.DataFrame:
+    """Apply the FUCCI class rule over all cells just before the store is sealed.
 
     The paper's median splits need every cell's intensities, which only exist after the last frame.
     """
-
-    def _finalise(self) -> None:  # noqa: D401 - hook on the shared writer
-        if self._rows:
-            cells = pd.concat(self._rows, ignore_index=True)
-            cells["class"] = fucci.classify(cells["fucci_red"].to_numpy(), cells["fucci_green"].to_numpy()).astype(
-                np.int64
-            )
-            self._rows = [cells]
-        super()._finalise()
+    cells["class"] = fucci.classify(cells["fucci_red"].to_numpy(), cells["fucci_green"].to_numpy()).astype(np.int64)
+    return cells
 
 
 def movie_dir(out: str | os.PathLike) -> Path:
@@ -841,7 +834,8 @@ def simulate(
     frames_rows: list[dict[str, Any]] = []
     track_offset = 0
     try:
-        with _SimStoreWriter(out, channels=CHANNELS, meta=meta, overwrite=overwrite) as writer:
+        with StoreWriter(out, channels=CHANNELS, meta=meta, overwrite=overwrite,
+                         finalise_cells=_label_classes) as writer:
             for field in range(fields):
                 fld = _simulate_population(per_field[field], n_frames, params,
                                            np.random.default_rng([seed, field, 0]))

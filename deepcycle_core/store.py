@@ -23,7 +23,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -255,6 +255,9 @@ class StoreWriter:
     meta: dict[str, Any] = field(default_factory=dict)
     chunk_cells: int = 2048
     overwrite: bool = False
+    #: Called once on the whole cell table before it is validated and sealed: for columns that
+    #: need every cell (e.g. the paper's median-split FUCCI classes over the whole data set).
+    finalise_cells: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -334,6 +337,8 @@ class StoreWriter:
         if self._n == 0:
             raise _fail(self.path, "no cells were written: refusing to create an empty store")
         cells = pd.concat(self._rows, ignore_index=True)
+        if self.finalise_cells is not None:
+            cells = self.finalise_cells(cells)
         cells.insert(0, "cell_id", np.arange(len(cells), dtype=np.int64))
         validate_cells(cells, self.path / CELLS_NAME, n_cells=self._n)
         if self._frames is None:
