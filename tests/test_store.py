@@ -203,3 +203,20 @@ def test_open_names_file_and_problem(tmp_path: Path, how: str, file: str, messag
 def test_open_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(st.StoreError, match="no cell store here"):
         st.open_store(tmp_path / "nothing")
+
+
+def test_finalise_cells_hook_sees_the_whole_table(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def relabel(cells: pd.DataFrame) -> pd.DataFrame:
+        seen.append(len(cells))
+        cells["class"] = (cells["fucci_red"] > cells["fucci_red"].median()).astype(int)
+        return cells
+
+    with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META, finalise_cells=relabel) as w:
+        for _ in range(3):
+            w.append(np.zeros((10, 2, 48, 48), np.uint16), make_rows(10))
+        w.set_frames(make_frames())
+    cells = st.open_store(tmp_path / "s").cells
+    assert seen == [30]
+    assert cells["class"].sum() == 15 and cells["cell_id"].tolist() == list(range(30))
