@@ -10,7 +10,7 @@ Conventions: angles in radians; ``pseudotime`` in [0, 1) (one turn); hours with 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -130,6 +130,21 @@ def _check_track_frame(df: pd.DataFrame, cols: tuple[str, ...]) -> None:
         raise ValueError(f"track table lacks column(s) {missing}; has {list(df.columns)}")
 
 
+def _track_series(
+    df: pd.DataFrame, track_col: str, time_col: str, pseudotime_col: str, min_points: int
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Each track's (id, times, pseudotimes) in time order, finite values only; tracks with fewer than
+    ``min_points`` such cells or a constant time are skipped (shared by the per-track statistics)."""
+    for tid, g in df.groupby(track_col, sort=True):
+        g = g.sort_values(time_col, kind="stable")
+        t = g[time_col].to_numpy(dtype=float)
+        p = g[pseudotime_col].to_numpy(dtype=float)
+        ok = np.isfinite(t) & np.isfinite(p)
+        t, p = t[ok], p[ok]
+        if t.size >= min_points and np.ptp(t) > 0:
+            yield tid, t, p
+
+
 def per_track_correlations(
     df: pd.DataFrame,
     *,
@@ -148,14 +163,7 @@ def per_track_correlations(
     """
     _check_track_frame(df, (track_col, time_col, pseudotime_col))
     rows = []
-    for tid, g in df.groupby(track_col, sort=True):
-        g = g.sort_values(time_col, kind="stable")
-        t = g[time_col].to_numpy(dtype=float)
-        p = g[pseudotime_col].to_numpy(dtype=float)
-        ok = np.isfinite(t) & np.isfinite(p)
-        t, p = t[ok], p[ok]
-        if t.size < min_points or np.ptp(t) == 0:
-            continue
+    for tid, t, p in _track_series(df, track_col, time_col, pseudotime_col, min_points):
         u = _unwrap_turns(p)
         since = t - t[0]
         if np.ptp(u) == 0:
@@ -193,14 +201,7 @@ def paper_average_curve(
         raise ValueError(f"n_points must be at least 3, got {n_points}")
     grid = np.linspace(0.0, 1.0, n_points)
     curves = []
-    for _, g in df.groupby(track_col, sort=True):
-        g = g.sort_values(time_col, kind="stable")
-        t = g[time_col].to_numpy(dtype=float)
-        p = g[pseudotime_col].to_numpy(dtype=float)
-        ok = np.isfinite(t) & np.isfinite(p)
-        t, p = t[ok], p[ok]
-        if t.size < min_points or np.ptp(t) == 0:
-            continue
+    for _, t, p in _track_series(df, track_col, time_col, pseudotime_col, min_points):
         if unwrap:
             p = _unwrap_turns(p)
         rel = (t - t[0]) / (t[-1] - t[0])
