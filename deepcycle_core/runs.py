@@ -5,10 +5,14 @@ internals. ``data/runs/<profile>/`` holds::
 
     store/                 the cell store (see deepcycle_core.store)
     movie/movie.ome.tif    optional simulated full-field movie + movie/truth.parquet
-    train/                 checkpoints (last.pt, best.pt), history.csv, split.parquet, summary.json
-    embed/                 descriptors.parquet, cells.h5ad
-    trajectory/            trajectory.parquet, ring.json
+    train/                 checkpoints (last.pt, best.pt), history.csv, split.parquet, summary.json, stamp.json
+    embed/                 descriptors.parquet, cells.h5ad, summary.json, stamp.json
+    trajectory/            trajectory.parquet, ring.json, stamp.json
     validate/              table.csv
+
+The file names live here only, as properties of :class:`RunDir` (and its ``*_NAME`` constants for
+stages writing to a folder of the caller's choice), so no stage spells another stage's file names.
+``stamp.json`` records what a stage's outputs were made from (see deepcycle_core.fingerprint).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -38,9 +42,22 @@ def repo_root(start: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class RunDir:
-    """Paths of one run folder."""
+    """Paths of one run folder: every stage finds its inputs and outputs through these properties."""
 
     root: Path
+
+    # file names inside a stage folder (for stages writing to an ``out_dir`` of the caller's choice)
+    SPLIT_NAME: ClassVar[str] = "split.parquet"
+    CHECKPOINT_NAME: ClassVar[str] = "best.pt"
+    LAST_CHECKPOINT_NAME: ClassVar[str] = "last.pt"
+    HISTORY_NAME: ClassVar[str] = "history.csv"
+    SUMMARY_NAME: ClassVar[str] = "summary.json"
+    DESCRIPTORS_NAME: ClassVar[str] = "descriptors.parquet"
+    H5AD_NAME: ClassVar[str] = "cells.h5ad"
+    TRAJECTORY_NAME: ClassVar[str] = "trajectory.parquet"
+    RING_NAME: ClassVar[str] = "ring.json"
+    VALIDATE_TABLE_NAME: ClassVar[str] = "table.csv"
+    STAMP_NAME: ClassVar[str] = "stamp.json"
 
     @property
     def store(self) -> Path:
@@ -65,6 +82,68 @@ class RunDir:
     @property
     def validate(self) -> Path:
         return self.root / "validate"
+
+    # -- train/ -----------------------------------------------------------------------------------
+    def train_dir(self, mode: str = "both") -> Path:
+        """``train/`` for the two-channel network, ``train/<mode>/`` for an ablation (e.g. ``bf_only``)."""
+        return self.train if mode == "both" else self.train / mode
+
+    @property
+    def split(self) -> Path:
+        """Which cells are train / val / held out (``train/split.parquet``)."""
+        return self.train / self.SPLIT_NAME
+
+    @property
+    def checkpoint(self) -> Path:
+        """The trained network the later stages use (``train/best.pt``)."""
+        return self.train / self.CHECKPOINT_NAME
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.train / self.LAST_CHECKPOINT_NAME
+
+    @property
+    def history(self) -> Path:
+        return self.train / self.HISTORY_NAME
+
+    @property
+    def train_summary(self) -> Path:
+        return self.train / self.SUMMARY_NAME
+
+    # -- embed/ -----------------------------------------------------------------------------------
+    @property
+    def descriptors(self) -> Path:
+        return self.embed / self.DESCRIPTORS_NAME
+
+    @property
+    def h5ad(self) -> Path:
+        return self.embed / self.H5AD_NAME
+
+    @property
+    def embed_summary(self) -> Path:
+        return self.embed / self.SUMMARY_NAME
+
+    # -- trajectory/ ------------------------------------------------------------------------------
+    @property
+    def trajectory_table(self) -> Path:
+        return self.trajectory / self.TRAJECTORY_NAME
+
+    @property
+    def ring(self) -> Path:
+        return self.trajectory / self.RING_NAME
+
+    # -- validate/ --------------------------------------------------------------------------------
+    @property
+    def validate_table(self) -> Path:
+        return self.validate / self.VALIDATE_TABLE_NAME
+
+    def stamp(self, stage: str, mode: str = "both") -> Path:
+        """The record of what ``stage``'s outputs were made from (``<stage folder>/stamp.json``)."""
+        folders = {"embed": self.embed, "trajectory": self.trajectory, "validate": self.validate}
+        folder = self.train_dir(mode) if stage == "train" else folders.get(stage)
+        if folder is None:
+            raise ValueError(f"unknown stage {stage!r}; stages with a folder: train, {', '.join(folders)}")
+        return folder / self.STAMP_NAME
 
 
 def run_dir(profile: str, root: str | os.PathLike | None = None) -> RunDir:
