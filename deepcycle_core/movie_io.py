@@ -401,6 +401,35 @@ def _frame_number(path: Path) -> int:
     return int(m.group(1))
 
 
+def _check_consecutive(folder: Path, by_frame: dict[int, Path]) -> None:
+    """Frame numbers must run T000/T001, T002, ... without a gap.
+
+    Frames are matched to TrackMate's 0-based FRAME column by their position in the folder, so one
+    missing file would silently shift every later frame against the spot table (and its time).
+    """
+    numbers = sorted(by_frame)
+    start = 0 if numbers[0] == 0 else 1
+    missing = sorted(set(range(start, numbers[-1] + 1)) - set(numbers))
+    if not missing:
+        return
+    like = by_frame[numbers[0]]
+    m = re.search(r"T(\d+)", like.name)
+    width = len(m.group(1)) if m else 3
+
+    def name(t: int) -> str:
+        return f"T{t:0{width}d}"
+
+    files = [like.name[: m.start()] + name(t) + like.name[m.end() :] for t in missing[:5]] if m else []
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    raise _fail(
+        folder,
+        f"missing frame{'s' if len(missing) > 1 else ''} {', '.join(name(t) for t in missing[:5])}{more} "
+        f"({', '.join(files)}{more}): frames must be numbered from T0 or T1 without gaps (found "
+        f"{len(numbers)} files {name(numbers[0])}..{name(numbers[-1])}), else every later frame is matched to "
+        "the wrong TrackMate frame and time",
+    )
+
+
 def read_trackmate_spots(csv: Path, pixel_size_um: float | None, units: str = "px") -> pd.DataFrame:
     """TrackMate's spot table as (frame, x, y, track_id, spot_id); ``units='um'`` divides by pixel size.
 
@@ -453,6 +482,7 @@ def _open_deepcycle(path: Path, allow_8bit: bool, spots_csv: Path | None, spot_u
             if t in by_frame:
                 raise _fail(f, f"frame T{t} appears twice (also {by_frame[t].name})")
             by_frame[t] = f
+        _check_consecutive(path / name, by_frame)
         per_channel[name] = by_frame
     frames = sorted(per_channel[names[0]])
     for name in names[1:]:

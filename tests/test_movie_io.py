@@ -192,3 +192,46 @@ def test_frames_are_read_lazily(tmp_path):
         tracemalloc.stop()
     assert total == sum(range(40))
     assert peak < 6 * arr[0, 0].nbytes, f"peak {peak} bytes for a {arr.nbytes} byte movie"
+
+
+def _copy_fixture(tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(FIXTURE, tmp_path / "deepcycle"))
+
+
+def test_deepcycle_layout_gap_in_frame_numbers_named(tmp_path):
+    """T001, T002, T004: every frame after the gap would shift against the TrackMate table, so it fails."""
+    movie = _copy_fixture(tmp_path)
+    for folder in ("BF", "Cy3", "DAPI", "GFP"):
+        (movie / folder / f"MDCK_{folder}_T003.tif").unlink()
+    for with_spots in (True, False):  # without the spot table the shift used to pass unnoticed
+        if not with_spots:
+            (movie / "Spots in tracks statistics.csv").unlink()
+        with pytest.raises(MovieError) as info:
+            open_movie(movie)
+        msg = str(info.value)
+        assert f"{movie / 'DAPI'}: missing frame T003 (MDCK_DAPI_T003.tif)" in msg  # the folder and the file
+        assert "T001..T004" in msg
+
+
+def test_deepcycle_layout_gap_in_one_channel_named(tmp_path):
+    movie = _copy_fixture(tmp_path)
+    (movie / "GFP" / "MDCK_GFP_T002.tif").unlink()
+    with pytest.raises(MovieError, match=r"GFP: missing frame T002 \(MDCK_GFP_T002\.tif\)"):
+        open_movie(movie)
+
+
+def test_deepcycle_layout_numbering_must_start_at_t0_or_t1(tmp_path):
+    movie = _copy_fixture(tmp_path)
+    for folder in ("BF", "Cy3", "DAPI", "GFP"):
+        (movie / folder / f"MDCK_{folder}_T001.tif").unlink()
+    with pytest.raises(MovieError, match=r"DAPI: missing frame T001 \(MDCK_DAPI_T001\.tif\)"):
+        open_movie(movie)
+    # numbering from T000 is fine
+    for folder in ("BF", "Cy3", "DAPI", "GFP"):
+        for t in (2, 3, 4):
+            (movie / folder / f"MDCK_{folder}_T{t:03d}.tif").rename(movie / folder / f"MDCK_{folder}_T{t - 2:03d}.tif")
+    (movie / "Spots in tracks statistics.csv").unlink()
+    with open_movie(movie) as m:
+        assert m.n_frames == 3
