@@ -3,10 +3,8 @@
 * Normalisation as in the paper: every channel of every crop becomes ``(x - frame median) / frame
   std`` using the statistics of the whole frame the crop was cut from (``CellStore.frame_stats``), so
   bleaching and illumination drift between frames do not leak into the classes.
-* The split is BY TRACK (all crops of one track on one side) so the validation accuracy is not
-  inflated by near-identical neighbouring frames; every cell of a full-cycle track (born and divided
-  inside the movie) is held out -- never trained on, never used to pick the checkpoint -- because
-  those tracks are the evidence of the validation chapter.
+* The split (:mod:`deepcycle_core.split`) is BY TRACK and BY LINEAGE: every full-cycle track is held
+  out, its mother and daughters are excluded, the rest is split by track into train / val.
 * Batches are read in store chunks: an epoch's order is shuffled chunk-group by chunk-group, so the
   reader holds a few decoded chunks at a time (memory bounded by chunk size, not data size), and the
   order is a pure function of ``(seed, epoch)`` so an interrupted run resumes exactly.
@@ -16,10 +14,7 @@
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -28,6 +23,7 @@ import torch
 import zarr
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .split import SPLITS, make_split, read_split, write_split  # noqa: F401  (the split is a data contract: split.py)
 from .store import CROPS_NAME, CellStore, StoreError
 
 #: Training modes -> the channel roles the network sees, in this order.
@@ -36,7 +32,6 @@ MODES: dict[str, tuple[str, ...]] = {
     "bf_only": ("brightfield",),
     "nuclear_only": ("nuclear",),
 }
-SPLITS = ("train", "val", "heldout")
 
 
 def mode_channels(store: CellStore, mode: str) -> list[int]:
@@ -78,59 +73,6 @@ def normalise_crops(crops: np.ndarray | torch.Tensor, med: np.ndarray, std: np.n
     if m.ndim == 1:
         m, s = m[None], s[None]
     return (x - m[:, :, None, None]) / s[:, :, None, None]
-
-
-# ----------------------------------------------------------------------------------------------
-# the split
-# ----------------------------------------------------------------------------------------------
-def make_split(cells: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
-    """``cell_id, split`` with split in train / val / heldout, assigned by track.
-
-    A track is ``(field, track_id)``; untracked cells (track_id -1) are their own group. Every cell of a
-    track that has any ``full_cycle`` row is ``heldout``. Of the other tracks a seeded random set
-    holding about ``val_fraction`` of their cells is ``val``.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    tid = cells["track_id"].to_numpy()
-    field = cells["field"].to_numpy().astype(np.int64)
-    # group key: tracked cells by (field, track); untracked ones alone (negative keys never collide)
-    key = np.where(tid >= 0, field * (int(tid.max(initial=0)) + 1) + tid, -1 - cells["cell_id"].to_numpy())
-    groups, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    full = np.zeros(len(groups), dtype=bool)
-    np.logical_or.at(full, inverse, cells["full_cycle"].to_numpy().astype(bool))
-    full &= groups >= 0
-    split = np.full(len(groups), "train", dtype=object)
-    split[full] = "heldout"
-    rest = np.nonzero(~full)[0]
-    rng = np.random.default_rng([int(seed), 9173])
-    rest = rest[rng.permutation(len(rest))]
-    target = val_fraction * counts[rest].sum()
-    n_val = int(np.searchsorted(np.cumsum(counts[rest]), target) + 1) if len(rest) else 0
-    n_val = min(n_val, max(len(rest) - 1, 0))  # keep at least one training group
-    split[rest[:n_val]] = "val"
-    return pd.DataFrame({"cell_id": cells["cell_id"].to_numpy(), "split": pd.Categorical(split[inverse], SPLITS)})
-
-
-def write_split(split: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write split.parquet atomically (tmp file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    out = split.copy()
-    out["split"] = out["split"].astype(str)
-    out.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def read_split(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read the split table ({exc})") from exc
-    if list(df.columns[:2]) != ["cell_id", "split"] or not df["split"].isin(SPLITS).all():
-        raise ValueError(f"{path}: a split table needs columns cell_id, split in {SPLITS}")
-    return df
 
 
 # ----------------------------------------------------------------------------------------------

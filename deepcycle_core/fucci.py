@@ -89,13 +89,17 @@ def measure(
     return out - float(background)
 
 
-def classify(red: np.ndarray, green: np.ndarray) -> np.ndarray:
+def classify(red: np.ndarray, green: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
     """The paper's 4-class rule: red median split, then a green median split within each red half.
 
     A value is "high" when strictly greater than the median of its group, so with distinct values
     each half holds n/2 cells (odd counts put the extra cell in the low half). The green median is
     taken separately among red-low and among red-high cells, which balances the four classes.
-    Returns int8 codes (see the module docstring).
+
+    ``fit`` (a boolean mask) chooses the cells the three medians are computed from -- the
+    non-held-out cells (:func:`deepcycle_core.split.fit_mask`), so that the evidence of the
+    validation never shapes the labels; the gates are then applied to every cell. Returns int8 codes
+    (see the module docstring).
     """
     r = np.asarray(red, dtype=np.float64).ravel()
     g = np.asarray(green, dtype=np.float64).ravel()
@@ -105,11 +109,20 @@ def classify(red: np.ndarray, green: np.ndarray) -> np.ndarray:
         raise ValueError("cannot classify an empty set of cells")
     if not (np.isfinite(r).all() and np.isfinite(g).all()):
         raise ValueError("FUCCI intensities contain NaN or infinite values (unmeasured cells must be dropped first)")
-    red_high = r > np.median(r)
+    use = np.ones(len(r), dtype=bool) if fit is None else np.asarray(fit, dtype=bool).ravel()
+    if len(use) != len(r):
+        raise ValueError(f"the fit mask has {len(use)} entries for {len(r)} cells")
+    if not use.any():
+        raise ValueError("no cell to fit the FUCCI gates on (the fit mask is empty)")
+    red_gate = np.median(r[use])
+    red_high = r > red_gate
     green_high = np.zeros(len(r), dtype=bool)
     for half in (red_high, ~red_high):
-        if half.any():
-            green_high[half] = g[half] > np.median(g[half])
+        ref = half & use
+        if ref.any():
+            green_high[half] = g[half] > np.median(g[ref])
+        elif half.any():  # no fitting cell on this side: gate it with the fitting cells' green median
+            green_high[half] = g[half] > np.median(g[use])
     out = np.zeros(len(r), dtype=np.int8)
     out[red_high & ~green_high] = 1
     out[~red_high & green_high] = 2
