@@ -191,8 +191,15 @@ def paper_average_curve(
     (t − t_first) / (t_last − t_first) in [0, 1]; its pseudotime is linearly resampled on ``n_points``
     evenly spaced relative times; the curves are averaged; Spearman and Kendall correlations of the
     mean curve with relative time are returned. Averaging hides per-track errors, which is why the
-    validation chapter reports :func:`per_track_correlations` too. ``unwrap=True`` unwraps each track
-    first (the paper averaged the raw, wrapped values).
+    validation chapter reports :func:`per_track_correlations` too.
+
+    ``unwrap=False`` averages the raw pseudotimes in [0, 1), as the original did. Then a track that
+    crosses the origin contributes a jump of a whole turn, and tracks that start just before and just
+    after the origin average to the middle of the ring, so a clock running BACKWARDS can score high.
+    ``unwrap=True`` treats the wrap as :func:`per_track_correlations` does: each track is unwrapped
+    along time (a step of more than half a turn crosses the origin) and shifted by whole turns so
+    that its first value lies in [-0.5, 0.5) -- every track then starts in the same turn, and a clock
+    that runs backwards gives a falling mean curve (a negative correlation).
 
     Returns a dict: relative_time, mean_curve, std_curve (arrays), spearman, kendall, n_tracks.
     """
@@ -204,6 +211,7 @@ def paper_average_curve(
     for _, t, p in _track_series(df, track_col, time_col, pseudotime_col, min_points):
         if unwrap:
             p = _unwrap_turns(p)
+            p = p - np.floor(p[0] + 0.5)
         rel = (t - t[0]) / (t[-1] - t[0])
         curves.append(np.interp(grid, rel, p))
     if not curves:
