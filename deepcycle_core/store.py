@@ -8,16 +8,25 @@ A store is a folder holding
 * ``frames.parquet`` -- per (field, frame) normalisation statistics of every network channel
   (``<channel>_median`` and ``<channel>_std`` of the whole frame), as the paper normalises each
   channel per frame;
-* ``meta.json`` -- channel names and roles, pixel size, frame interval, provenance, schema version.
+* ``meta.json`` -- channel names and roles, pixel size, frame interval, provenance, schema version,
+  and the size in bytes of every crop chunk as sealed (``crops_chunk_bytes``).
 
 Writers build the store under a temporary sibling name and rename it into place only when every
 part is written, so an interrupted run never leaves a folder that opens as a whole store.
+
+A store cannot lie about its crops. Zarr reads a missing chunk back as zeros and Blosc decodes a
+truncated chunk into garbage without complaint, so opening checks that every chunk file the array's
+shape implies is present and has the size it was sealed with (``crops_chunk_bytes``; a stat call a
+chunk, no chunk is read; older stores without the record: the size in each chunk's Blosc header).
+A chunk that fails to decode on reading raises naming the chunk and the store.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
+import math
 import os
 import shutil
 import uuid
@@ -37,6 +46,8 @@ CROPS_NAME = "crops.zarr"
 CELLS_NAME = "cells.parquet"
 FRAMES_NAME = "frames.parquet"
 META_NAME = "meta.json"
+#: meta.json key: bytes of every crop chunk file at sealing, in chunk order (absent in older stores).
+CHUNK_BYTES_KEY = "crops_chunk_bytes"
 
 #: Channel roles a network input channel may have.
 NETWORK_ROLES = ("nuclear", "brightfield")
@@ -119,8 +130,21 @@ class CellStore:
     def read(self, start: int = 0, stop: int | None = None, channels: Sequence[int] | None = None) -> np.ndarray:
         """Crops ``start:stop`` as a uint16 array (n, C, 48, 48)."""
         stop = self.n_cells if stop is None else min(stop, self.n_cells)
-        block = np.asarray(self.crops[start:stop])
+        block = self._block(start, stop)
         return block if channels is None else block[:, list(channels)]
+
+    def _block(self, start: int, stop: int) -> np.ndarray:
+        """Crops ``start:stop``; a chunk that cannot be decoded raises naming the chunk and the store."""
+        try:
+            return np.asarray(self.crops[start:stop])
+        except Exception as exc:  # blosc/zstd and zarr raise several types for a damaged chunk
+            chunk = int((getattr(self.crops, "shards", None) or self.crops.chunks)[0])  # cells a file
+            keys = [_chunk_key(self.crops, c) for c in range(start // chunk, max(start, stop - 1) // chunk + 1)]
+            raise _fail(
+                self.path / CROPS_NAME,
+                f"cannot decode the crops of cells {start}..{stop - 1} (chunk file(s) {', '.join(keys)}): "
+                f"{type(exc).__name__}: {exc}; the chunk is truncated or corrupt",
+            ) from exc
 
     def take(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Crops at arbitrary cell indices, read chunk by chunk (memory ~ one chunk + the result)."""
@@ -134,7 +158,7 @@ class CellStore:
         chunk_of = sorted_idx // chunk
         for c in np.unique(chunk_of):
             sel = np.nonzero(chunk_of == c)[0]
-            block = np.asarray(self.crops[c * chunk : min((c + 1) * chunk, self.n_cells)])
+            block = self._block(int(c) * chunk, min((int(c) + 1) * chunk, self.n_cells))
             out[order[sel]] = block[sorted_idx[sel] - c * chunk]
         return out
 
@@ -155,6 +179,100 @@ class CellStore:
 
 def _fail(path: Path, problem: str) -> StoreError:
     return StoreError(f"{path}: {problem}")
+
+
+def _chunk_grid(crops: zarr.Array) -> tuple[int, ...]:
+    """Chunk files along each axis (a sharded array stores one file per shard)."""
+    per_file = getattr(crops, "shards", None) or crops.chunks
+    return tuple(math.ceil(n / c) for n, c in zip(crops.shape, per_file))
+
+
+def _chunk_key(crops: zarr.Array, index: int | tuple[int, ...]) -> str:
+    """Storage key (path inside the array folder) of a chunk, in the array's own key encoding."""
+    coords = (index,) + (0,) * (crops.ndim - 1) if isinstance(index, (int, np.integer)) else tuple(index)
+    return crops.metadata.encode_chunk_key(tuple(int(i) for i in coords))
+
+
+def chunk_sizes(array_dir: Path, crops: zarr.Array) -> tuple[list[str], list[int | None]]:
+    """Every chunk key the array's shape implies, in C order, and its file size (None: missing)."""
+    keys = [_chunk_key(crops, idx) for idx in itertools.product(*(range(n) for n in _chunk_grid(crops)))]
+    sizes: list[int | None] = []
+    for key in keys:
+        try:
+            sizes.append((array_dir / key).stat().st_size)
+        except FileNotFoundError:
+            sizes.append(None)
+    return keys, sizes
+
+
+def _blosc_only(crops: zarr.Array) -> bool:
+    """Whether each chunk file is one Blosc frame (this package's stores: bytes -> Blosc, no sharding)."""
+    md = crops.metadata
+    if getattr(md, "zarr_format", 3) == 2:
+        return not md.filters and md.compressor is not None and md.compressor.codec_id == "blosc"
+    return [type(c).__name__ for c in md.codecs] == ["BytesCodec", "BloscCodec"]
+
+
+def _blosc_header_problem(file: Path, size: int, expected_nbytes: int) -> str | None:
+    """Read the 16-byte Blosc header: the frame must fill the file and hold a whole chunk.
+
+    Blosc decodes a truncated frame of incompressible data without complaint (garbage follows), so a
+    store without recorded sizes is checked here, at the cost of 16 bytes a chunk.
+    """
+    with open(file, "rb") as fh:
+        head = fh.read(16)
+    if len(head) < 16:
+        return f"is {size} bytes, shorter than a Blosc header: the chunk file is truncated"
+    nbytes, cbytes = int.from_bytes(head[4:8], "little"), int.from_bytes(head[12:16], "little")
+    if nbytes != expected_nbytes:
+        return f"has a corrupt Blosc header ({nbytes} bytes uncompressed, expected {expected_nbytes})"
+    if cbytes != size:
+        return f"is {size} bytes but its Blosc header says {cbytes}: the chunk file is {'truncated' if size < cbytes else 'corrupt'}"
+    return None
+
+
+def _check_chunks(path: Path, crops: zarr.Array, meta: dict[str, Any]) -> None:
+    """Every chunk file present, with its sealed size where meta.json records it (stat calls only;
+    older stores: each chunk's 16-byte Blosc header)."""
+    root = path / CROPS_NAME
+    keys, sizes = chunk_sizes(root, crops)
+    per_chunk = int((getattr(crops, "shards", None) or crops.chunks)[0])
+    n = int(crops.shape[0])
+
+    def cells(key: str) -> str:
+        c = keys.index(key) // math.prod(_chunk_grid(crops)[1:])
+        return f"cells {c * per_chunk}..{min((c + 1) * per_chunk, n) - 1}"
+
+    missing = [k for k, size in zip(keys, sizes) if size is None]
+    if missing:
+        shown = ", ".join(f"{k} ({cells(k)})" for k in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise _fail(
+            root,
+            f"{len(missing)} of {len(keys)} chunk file(s) missing: {shown}; Zarr would read them back as all-zero "
+            "crops, so the store is incomplete or damaged (write it again)",
+        )
+    recorded = meta.get(CHUNK_BYTES_KEY)
+    if recorded is None:  # sealed before the sizes were recorded: check each chunk's Blosc header instead
+        expected = math.prod(crops.chunks) * crops.dtype.itemsize
+        if _blosc_only(crops):
+            for key, size in zip(keys, sizes):
+                problem = _blosc_header_problem(root / key, size, expected)
+                if problem:
+                    raise _fail(root / key, f"chunk of {cells(key)} {problem}")
+        return
+    if not isinstance(recorded, list) or len(recorded) != len(keys) or not all(isinstance(b, int) for b in recorded):
+        raise _fail(
+            path / META_NAME,
+            f"{CHUNK_BYTES_KEY!r} must list the byte size of each of the {len(keys)} crop chunks, "
+            f"got {len(recorded) if isinstance(recorded, list) else type(recorded).__name__} entries",
+        )
+    for key, size, want in zip(keys, sizes, recorded):
+        if size != want:
+            raise _fail(
+                root / key,
+                f"chunk of {cells(key)} is {size} bytes but was sealed with {want} (meta.json {CHUNK_BYTES_KEY!r}): "
+                f"the chunk file is {'truncated' if size < want else 'modified'}",
+            )
 
 
 def validate_cells(cells: pd.DataFrame, where: Path | str, n_cells: int | None = None) -> None:
@@ -220,6 +338,7 @@ def open_store(path: str | os.PathLike) -> CellStore:
         raise _fail(path / CROPS_NAME, f"shape {crops.shape}, expected (n, {n_ch}, {CROP_SIZE}, {CROP_SIZE})")
     if crops.dtype != np.uint16:
         raise _fail(path / CROPS_NAME, f"dtype {crops.dtype}, expected uint16")
+    _check_chunks(path, crops, meta)
     try:
         cells = pd.read_parquet(path / CELLS_NAME)
         frames = pd.read_parquet(path / FRAMES_NAME)
@@ -283,6 +402,8 @@ class StoreWriter:
             chunks=(self.chunk_cells, len(self.channels), CROP_SIZE, CROP_SIZE),
             dtype="uint16",
             compressors=BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"),
+            # every chunk gets a file, all-zero ones too: a missing file then always means damage
+            config={"write_empty_chunks": True},
         )
         return self
 
@@ -350,6 +471,8 @@ class StoreWriter:
             "n_cells": self._n,
             **self.meta,
         }
+        _, sizes = chunk_sizes(self._tmp / CROPS_NAME, self._array)
+        meta[CHUNK_BYTES_KEY] = sizes  # open_store checks these sizes (a truncated chunk fails at open)
         meta.setdefault("provenance", {})
         meta["provenance"].setdefault("package_version", __version__)
         meta["provenance"].setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

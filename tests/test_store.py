@@ -220,3 +220,90 @@ def test_finalise_cells_hook_sees_the_whole_table(tmp_path: Path) -> None:
     cells = st.open_store(tmp_path / "s").cells
     assert seen == [30]
     assert cells["class"].sum() == 15 and cells["cell_id"].tolist() == list(range(30))
+
+
+def _chunk_file(path: Path, i: int) -> Path:
+    """The file of crop chunk ``i`` (cells i*chunk..), in the array's own key encoding (zarr 3: c/i/0/0/0)."""
+    import zarr
+
+    key = zarr.open_array(str(path / st.CROPS_NAME), mode="r").metadata.encode_chunk_key((i, 0, 0, 0))
+    return path / st.CROPS_NAME / key
+
+
+def test_every_chunk_is_on_disk_and_recorded(tmp_path: Path) -> None:
+    with st.StoreWriter(tmp_path / "z", channels=CHANNELS, meta=META, chunk_cells=8) as w:
+        w.append(np.zeros((20, 2, 48, 48), np.uint16), make_rows(20))  # all-zero chunks get files too
+        w.set_frames(make_frames())
+    files = [_chunk_file(tmp_path / "z", i) for i in range(3)]
+    assert all(f.is_file() for f in files)
+    meta = json.loads((tmp_path / "z" / st.META_NAME).read_text())
+    assert meta[st.CHUNK_BYTES_KEY] == [f.stat().st_size for f in files]
+
+
+def test_missing_chunk_fails_at_open(tmp_path: Path) -> None:
+    """Zarr reads a deleted chunk back as zeros: the store must refuse to open instead."""
+    write_store(tmp_path / "s", n=300, chunk=64)
+    _chunk_file(tmp_path / "s", 2).unlink()
+    with pytest.raises(st.StoreError) as info:
+        st.open_store(tmp_path / "s")
+    msg = str(info.value)
+    assert str(tmp_path / "s" / st.CROPS_NAME) in msg
+    assert "1 of 5 chunk file(s) missing" in msg and "cells 128..191" in msg
+
+
+def test_truncated_chunk_fails_at_open(tmp_path: Path) -> None:
+    write_store(tmp_path / "s", n=300, chunk=64)
+    chunk = _chunk_file(tmp_path / "s", 4)
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: len(data) // 2])
+    with pytest.raises(st.StoreError) as info:
+        st.open_store(tmp_path / "s")
+    msg = str(info.value)
+    assert str(chunk) in msg and "cells 256..299" in msg and "truncated" in msg
+
+
+def test_store_without_size_record_still_checked(tmp_path: Path) -> None:
+    """Stores sealed before the sizes were recorded still open; a missing or truncated chunk still
+    fails at open (the truncated one by its Blosc header), naming the chunk and the store."""
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    meta = json.loads((tmp_path / "s" / st.META_NAME).read_text())
+    del meta[st.CHUNK_BYTES_KEY]
+    (tmp_path / "s" / st.META_NAME).write_text(json.dumps(meta))
+    np.testing.assert_array_equal(st.open_store(tmp_path / "s").read(), crops)
+    chunk = _chunk_file(tmp_path / "s", 1)
+    data = chunk.read_bytes()
+    for cut, problem in ((len(data) // 2, "truncated"), (10, "shorter than a Blosc header")):
+        chunk.write_bytes(data[:cut])
+        with pytest.raises(st.StoreError) as info:
+            st.open_store(tmp_path / "s")
+        assert str(chunk) in str(info.value) and "cells 64..127" in str(info.value) and problem in str(info.value)
+    chunk.unlink()
+    with pytest.raises(st.StoreError, match=r"chunk file\(s\) missing.*cells 64\.\.127"):
+        st.open_store(tmp_path / "s")
+
+
+def test_chunk_damaged_after_open_fails_on_read(tmp_path: Path) -> None:
+    """A chunk that no longer decodes raises a StoreError naming the chunk and the store, never zeros."""
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    s = st.open_store(tmp_path / "s")
+    chunk = _chunk_file(tmp_path / "s", 1)
+    chunk.write_bytes(b"\0" * 32)
+    np.testing.assert_array_equal(s.read(0, 64), crops[:64])  # the intact chunks still read
+    for read in (lambda: s.read(), lambda: s.take([3, 70]), lambda: list(s.iter_chunks())):
+        with pytest.raises(st.StoreError) as info:
+            read()
+        msg = str(info.value)
+        assert str(tmp_path / "s" / st.CROPS_NAME) in msg and "truncated or corrupt" in msg
+        assert chunk.relative_to(tmp_path / "s" / st.CROPS_NAME).as_posix() in msg
+
+
+def test_open_does_not_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening checks chunk files by their sizes only: cheap for a 2.6-million-cell store."""
+    write_store(tmp_path / "s", n=300, chunk=64)
+    import zarr
+
+    def no_reads(self, *a, **k):
+        raise AssertionError("open_store read crop data")
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", no_reads)
+    assert st.open_store(tmp_path / "s").n_cells == 300
