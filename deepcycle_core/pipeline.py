@@ -16,7 +16,10 @@ chapter, the cell and the error.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import difflib
+import json
 import logging
 import os
 import shutil
@@ -25,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -33,6 +36,11 @@ from . import runs
 
 #: The profile whose executed chapters are written back into ``book/`` (what the book shows).
 BOOK_PROFILE = "default"
+
+
+class ParameterError(ValueError):
+    """A profile or override names a parameter no chapter declares; the message names the key and the
+    nearest valid ones."""
 
 
 class ChapterError(RuntimeError):
@@ -110,9 +118,84 @@ def select_chapters(chapters: Sequence[Path], wanted: Sequence[str] | None) -> l
     return [c for c in chapters if c in keep]
 
 
+#: Always a valid key: :func:`run_book` injects the profile's name into every chapter.
+ALWAYS_VALID = ("profile",)
+
+
+def chapter_parameters(chapter: str | os.PathLike) -> list[str]:
+    """The names a chapter's ``parameters``-tagged cell assigns: the keys papermill can set in it.
+
+    Read from the notebook's JSON without a kernel; a parameters cell that is not valid Python raises
+    naming the chapter.
+    """
+    chapter = Path(chapter)
+    try:
+        nb = json.loads(chapter.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{chapter}: cannot read the notebook ({exc})") from exc
+    names: list[str] = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            raise ValueError(f"{chapter}: the parameters cell is not valid Python ({exc})") from exc
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name) and sub.id not in names:
+                        names.append(sub.id)
+    return names
+
+
+def book_parameters(root: str | os.PathLike | None = None) -> set[str]:
+    """Every parameter some chapter in ``_toc.yml`` declares, plus :data:`ALWAYS_VALID`."""
+    known = set(ALWAYS_VALID)
+    for chapter in toc_chapters(root):
+        known.update(chapter_parameters(chapter))
+    return known
+
+
+def check_parameters(params: Mapping[str, Any], where: str | os.PathLike, root: str | os.PathLike | None = None) -> None:
+    """Refuse keys no chapter declares (a misspelt key would otherwise be injected and ignored, so the
+    run would silently use the chapter's default); the error names ``where``, each key and the nearest
+    valid keys."""
+    known = book_parameters(root)
+    unknown = [k for k in params if k not in known]
+    if not unknown:
+        return
+    parts, lost = [], False
+    for key in unknown:
+        near = difflib.get_close_matches(str(key), sorted(known), n=3, cutoff=0.6)
+        lost = lost or not near
+        parts.append(f"{key!r}" + (f" (did you mean {' or '.join(map(repr, near))}?)" if near else " (no close match)"))
+    toc = (Path(root) if root is not None else runs.repo_root()) / "_toc.yml"
+    raise ParameterError(
+        f"{where}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(parts)}; no chapter in {toc} declares "
+        f"{'them' if len(unknown) > 1 else 'it'} in its parameters cell"
+        + (f"; the valid keys are {', '.join(sorted(known))}" if lost else "")
+    )
+
+
+def parse_overrides(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs -> {NAME: value}; VALUE is read as YAML like the profiles (``2``, ``null``, ``[a, b]``)."""
+    out: dict[str, Any] = {}
+    for name, value in pairs or []:
+        try:
+            out[name] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ParameterError(f"-p {name} {value!r}: the value is not valid YAML ({exc})") from exc
+    return out
+
+
 class _DropUnknownParameterWarnings(logging.Filter):
     # Every profile key is injected into every chapter (each chapter uses its stage's keys), so
-    # papermill's "Passed unknown parameter" warning is expected noise here.
+    # papermill's "Passed unknown parameter" warning is expected noise here; keys no chapter declares
+    # are refused before any chapter runs (check_parameters).
     def filter(self, record: logging.LogRecord) -> bool:
         return "Passed unknown parameter" not in record.getMessage()
 
@@ -211,15 +294,21 @@ def run_book(
     build: bool = False,
     progress: bool = True,
     root: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[ChapterRun]:
     """Execute the book's chapters in ``_toc.yml`` order under ``book/params/<profile>.yaml``.
 
     ``chapters`` limits the run to some chapters (they still run in book order, reading what earlier
-    chapters left in the run folder). With ``build`` the book is then rendered with Jupyter Book.
-    Raises :class:`ChapterError` at the first failing chapter.
+    chapters left in the run folder). ``overrides`` replace single profile values (``-p NAME VALUE``).
+    With ``build`` the book is then rendered with Jupyter Book. A profile or override key no chapter
+    declares raises :class:`ParameterError` before anything runs; a failing chapter raises
+    :class:`ChapterError` and stops the run.
     """
     root = Path(root).resolve() if root is not None else runs.repo_root()
-    params = runs.load_profile(profile, root=root)
+    params = runs.load_profile(profile, root=root)  # checks the profile's keys
+    if overrides:
+        check_parameters(overrides, "-p override", root)
+        params.update(overrides)
     params.setdefault("profile", profile)
     todo = select_chapters(toc_chapters(root), chapters)
     if not todo and progress:
@@ -267,7 +356,8 @@ def build_book(root: str | os.PathLike | None = None, *, strict: bool = True, pr
 def _cli_run(args: argparse.Namespace) -> int:
     wanted = [c for c in (args.chapters or "").split(",") if c.strip()] or None
     try:
-        done = run_book(args.profile, wanted, build=args.build, progress=not args.quiet)
+        done = run_book(args.profile, wanted, build=args.build, progress=not args.quiet,
+                        overrides=parse_overrides(args.param))
     except ChapterError as exc:
         print(f"deepcycle run: {exc}", file=sys.stderr)
         return 1
@@ -277,7 +367,7 @@ def _cli_run(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers: Any) -> None:
-    """``deepcycle run --profile NAME [--chapters 01_data,02_train] [--build]``."""
+    """``deepcycle run --profile NAME [--chapters 01_data,02_train] [-p NAME VALUE ...] [--build]``."""
     p = subparsers.add_parser(
         "run",
         help="execute the book's chapters in order with papermill (and optionally build the book)",
@@ -285,6 +375,8 @@ def register_cli(subparsers: Any) -> None:
     )
     p.add_argument("--profile", default=BOOK_PROFILE, help="parameter profile: book/params/<NAME>.yaml (default: %(default)s)")
     p.add_argument("--chapters", default=None, help="comma-separated chapters to run, e.g. 01_data,02_train (default: all)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=None,
+                   help="override one profile value (VALUE read as YAML), e.g. -p train_epochs 2; repeatable")
     p.add_argument("--build", action="store_true", help="render the book with jupyter-book afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cli_run)

@@ -155,12 +155,21 @@ def run_dir(profile: str, root: str | os.PathLike | None = None) -> RunDir:
 
 
 def load_profile(profile: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Read ``book/params/<profile>.yaml``; a missing or malformed profile raises naming the file."""
-    path = Path(root or repo_root()) / "book" / "params" / f"{profile}.yaml"
+    """Read ``book/params/<profile>.yaml``; a missing or malformed profile raises naming the file.
+
+    Every key must be a parameter some chapter of ``_toc.yml`` declares: a misspelt key would be
+    injected, ignored, and the chapter would silently run on its default instead
+    (:class:`deepcycle_core.pipeline.ParameterError` names the key and the nearest valid ones).
+    """
+    from .pipeline import check_parameters  # pipeline imports this module
+
+    base = Path(root or repo_root())
+    path = base / "book" / "params" / f"{profile}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise FileNotFoundError(f"{path}: no such parameter profile; known profiles: {known}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a profile must be a mapping of parameter names to values")
+    check_parameters(data, path, base)
     return data

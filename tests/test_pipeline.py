@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deepcycle_core import pipeline
+from deepcycle_core import pipeline, runs
 
 
 def _notebook(path: Path, *sources: str, params: str = 'profile = "default"\nseed = 0\nscale = 1') -> None:
@@ -36,9 +36,11 @@ def book(tmp_path: Path) -> Path:
     _notebook(tmp_path / "book" / "02_second.ipynb",
               "import json, pathlib\nout = pathlib.Path('order.json')\n"
               "out.write_text(json.dumps({'first': scale * 2, 'profile': profile}))\nprint(scale * 2)")
+    # other_key (in the smoke profile) is declared by one chapter only: still a valid profile key.
     _notebook(tmp_path / "book" / "01_first.ipynb",
               "import json, pathlib\nd = json.loads(pathlib.Path('order.json').read_text())\n"
-              "assert d['profile'] == profile\nprint(d['first'] + scale)")
+              "assert d['profile'] == profile\nprint(d['first'] + scale)",
+              params='profile = "default"\nseed = 0\nscale = 1\nother_key = 0  # used here only')
     return tmp_path
 
 
@@ -116,3 +118,53 @@ def test_cli_reports_failure_with_exit_code(book: Path, monkeypatch: pytest.Monk
     args = parser.parse_args(["run", "--profile", "nope"])
     with pytest.raises(FileNotFoundError, match="no such parameter profile"):  # main() turns it into exit 2
         args.func(args)
+
+
+def _untouched(book: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted((book / "book").glob("*.ipynb"))}
+
+
+def test_misspelt_profile_key_fails_before_any_chapter_runs(book: Path) -> None:
+    (book / "book" / "params" / "typo.yaml").write_text("profile: typo\nseed: 0\nscael: 4\n")
+    before = _untouched(book)
+    with pytest.raises(pipeline.ParameterError) as info:
+        pipeline.run_book("typo", root=book, progress=False)
+    msg = str(info.value)
+    assert "typo.yaml" in msg and "unknown parameter 'scael' (did you mean 'scale'?)" in msg
+    assert not (book / "data").exists() and _untouched(book) == before  # nothing ran, nothing written
+    with pytest.raises(pipeline.ParameterError, match=r"typo\.yaml: unknown parameter 'scael'"):
+        runs.load_profile("typo", root=book)
+
+
+def test_override_keys_checked_before_any_chapter_runs_then_applied(book: Path) -> None:
+    before = _untouched(book)
+    with pytest.raises(pipeline.ParameterError, match=r"-p override: unknown parameter 'sclae' \(did you mean 'scale'\?\)"):
+        pipeline.run_book("default", root=book, progress=False, overrides={"sclae": 4})
+    with pytest.raises(pipeline.ParameterError, match="'zzz' \\(no close match\\).*valid keys are other_key, profile, scale, seed"):
+        pipeline.run_book("default", root=book, progress=False, overrides={"zzz": 4})
+    assert not (book / "data").exists() and _untouched(book) == before
+    pipeline.run_book("smoke", ["02_second"], root=book, progress=False, overrides={"scale": 4})
+    assert "8\n" in _outputs(book / "data" / "runs" / "smoke" / "notebooks" / "02_second.ipynb")
+
+
+def test_cli_param_overrides(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser(prog="deepcycle")
+    pipeline.register_cli(parser.add_subparsers())
+    monkeypatch.setenv("DEEPCYCLE_ROOT", str(book))
+    args = parser.parse_args(["run", "--profile", "smoke", "-p", "scael", "4", "--quiet"])
+    with pytest.raises(pipeline.ParameterError, match="'scael' \\(did you mean 'scale'\\?\\)"):  # main() exits 2
+        args.func(args)
+    assert not (book / "data").exists()
+    args = parser.parse_args(["run", "--profile", "smoke", "--chapters", "02", "-p", "scale", "7", "--quiet"])
+    assert args.func(args) == 0
+    assert "14\n" in _outputs(book / "data" / "runs" / "smoke" / "notebooks" / "02_second.ipynb")
+    assert pipeline.parse_overrides([["a", "2"], ["b", "null"], ["c", "[x, y]"], ["d", "text"]]) == {
+        "a": 2, "b": None, "c": ["x", "y"], "d": "text"}
+
+
+def test_the_books_profiles_name_only_declared_parameters() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for profile in sorted(p.stem for p in (root / "book" / "params").glob("*.yaml")):
+        assert runs.load_profile(profile, root=root)
+    known = pipeline.book_parameters(root)
+    assert {"train_epochs", "sim_cells", "val_methods", "profile", "seed"} <= known
