@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -89,12 +88,41 @@ def test_checkpoints_load_weights_only_and_bad_files_are_named(trained, tmp_path
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     with pytest.raises(T.CheckpointError, match="foreign.pt.*not a DeepCycle checkpoint"):
         T.load_model(foreign)
-    evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(subprocess.Popen))  # arbitrary object: refused by weights_only
-    with pytest.raises(T.CheckpointError, match="evil.pt"):
-        T.load_checkpoint(evil)
     with pytest.raises(T.CheckpointError, match="missing.pt"):
         T.load_model(tmp_path / "missing.pt")
+
+
+class _Payload:
+    """Unpickling this object calls ``os.makedirs(marker)``: code execution, harmless but visible."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (str(self.marker),))
+
+
+def _evil_checkpoint(path: Path, marker: Path) -> Path:
+    """A checkpoint that is valid in every respect (format, version, model, info) except that unpickling
+    it runs code: a loader with ``weights_only=False`` would return it and create ``marker``."""
+    torch.save({"format": T.CHECKPOINT_FORMAT, "version": T.CHECKPOINT_VERSION, "model": {}, "info": {},
+                "payload": _Payload(marker)}, path)
+    return path
+
+
+def test_malicious_checkpoint_is_refused_without_running_its_code(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = _evil_checkpoint(tmp_path / "evil.pt", marker)
+    assert not marker.exists()  # writing the file ran nothing
+    with pytest.raises(T.CheckpointError, match=r"evil\.pt"):
+        T.load_checkpoint(evil)
+    assert not marker.exists(), "loading the checkpoint executed code from its pickle"
+    with pytest.raises(T.CheckpointError, match=r"evil\.pt"):
+        T.load_model(evil)
+    assert not marker.exists(), "load_model executed code from the checkpoint's pickle"
+    # the file really is live: an unsafe load runs the payload (so the checks above can fail)
+    torch.load(evil, map_location="cpu", weights_only=False)
+    assert marker.is_dir()
 
 
 def _cli(store_path, out, *extra, env=None):
