@@ -11,7 +11,9 @@ continues an interrupted run to the same weights as an uninterrupted one. Checkp
 atomically (temporary file, then ``os.replace``) and read only with ``torch.load(weights_only=True)``.
 
 Outputs (``out_dir``): ``last.pt`` (every epoch, and every ``checkpoint_every`` batches), ``best.pt``
-(best validation accuracy), ``history.csv``, ``split.parquet``, ``summary.json``.
+(best validation accuracy), ``history.csv``, ``split.parquet``, ``summary.json``, and ``stamp.json``
+recording the store that ``split.parquet`` and ``best.pt`` were made from, which the later stages
+check (see :mod:`deepcycle_core.fingerprint`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import dataset as D
-from .model import DeepCycleNet, Preset, build_model, get_preset, use_bf16
+from . import fingerprint as fp
+from .model import PRESETS, DeepCycleNet, Preset, build_model, get_preset, use_bf16
+from .runs import RunDir
 from .store import CellStore, open_store
 
 try:  # the class names live with the gating rule
@@ -174,7 +178,7 @@ def resolve_io(source: str | os.PathLike, out_dir: str | os.PathLike | None, mod
     else:
         raise FileNotFoundError(f"{src}: neither a run folder with store/ nor a cell store (no meta.json)")
     if out_dir is None:
-        out_dir = run_root / "train" if mode == "both" else run_root / "train" / mode
+        out_dir = RunDir(run_root).train_dir(mode)
     return store_path, Path(out_dir)
 
 
@@ -250,6 +254,60 @@ def _write_json_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def refresh_command(
+    store_path: Path, out: Path, p: Preset, mode: str, epochs: int, seed: int, samples_per_epoch: int | None,
+    val_cells: int | None, heldout_cells: int | None, pretrained: Any = "auto",
+) -> str:
+    """The ``deepcycle train`` command line that remakes this run (non-default settings spelled out).
+
+    Recorded in ``stamp.json`` so a later stage that finds the split or checkpoint stale can say how to
+    refresh it with the settings it was made with, not the CLI defaults.
+    """
+    is_run = store_path.name == "store"
+    source = store_path.parent if is_run else store_path
+    cmd = ["deepcycle train --store", fp.display_path(source)]
+    default_out = RunDir(source).train_dir(mode) if is_run else None
+    if default_out is None or os.path.abspath(out) != os.path.abspath(default_out):
+        cmd += ["--out", fp.display_path(out)]
+    if p.name != "default":
+        cmd += ["--preset", p.name]
+    if mode != "both":
+        cmd += ["--mode", mode]
+    cmd += ["--epochs", str(epochs)]
+    if seed != 0:
+        cmd += ["--seed", str(seed)]
+    for flag, value in (("--samples-per-epoch", samples_per_epoch), ("--val-cells", val_cells),
+                        ("--heldout-cells", heldout_cells)):
+        if value is not None:
+            cmd += [flag, str(int(value))]
+    if pretrained != "auto":
+        cmd += ["--pretrained", "none" if pretrained in (None, False) else fp.display_path(str(pretrained))]
+    base = PRESETS.get(p.name)
+    if base is not None:
+        for key, flag in (("batch_size", "--batch-size"), ("lr", "--lr")):
+            if getattr(p, key) != getattr(base, key):
+                cmd += [flag, str(getattr(p, key))]
+        other = {k: v for k, v in p.to_dict().items()
+                 if k not in ("name", "batch_size", "lr", "epochs") and v != getattr(base, k)}
+        if other:
+            cmd.append(f"(plus preset overrides {other}: train(..., **overrides) in Python)")
+    return " ".join(cmd)
+
+
+def _stamp_current(out: Path, stamp: dict[str, Any]) -> bool:
+    """Whether ``out``'s stamp vouches for a finished run on this very store with this config; a run
+    finished before stamps existed (its config already matched) gets one now."""
+    outputs = [out / RunDir.SPLIT_NAME, out / RunDir.CHECKPOINT_NAME]
+    if fp.read_stamp(out) is None:
+        fp.write_stamp(out, stage="train", outputs=outputs, **stamp)
+        return True
+    try:
+        fp.check_stamp(out, outputs=outputs, command=stamp["command"], inputs=stamp["inputs"], params=stamp["params"])
+    except fp.StaleInputError:
+        return False
+    return True
+
+
 def train(
     source: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -321,7 +379,8 @@ def _train(
 
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    last_path, best_path, split_path = out / "last.pt", out / "best.pt", out / "split.parquet"
+    last_path, best_path = out / RunDir.LAST_CHECKPOINT_NAME, out / RunDir.CHECKPOINT_NAME
+    split_path, summary_path = out / RunDir.SPLIT_NAME, out / RunDir.SUMMARY_NAME
     ckpt = load_checkpoint(last_path) if resume and last_path.exists() else None
     if resume and ckpt is None and rank == 0 and progress:
         print(f"resume: no {last_path.name} in {out.name}/, starting from scratch")
@@ -353,10 +412,19 @@ def _train(
         "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
         "val_cells": val_cells, "heldout_cells": heldout_cells,
     }
-    if reuse and world == 1 and (out / "summary.json").exists() and last_path.exists():
+    stamp = {
+        "inputs": {"store": store.path}, "params": config,
+        "command": refresh_command(store.path, out, p, mode, epochs, seed, samples_per_epoch, val_cells, heldout_cells,
+                                   pretrained),
+        "root": store.path.parent if store.path.name == "store" else None,  # the run folder the command names
+    }
+    if reuse and world == 1 and summary_path.exists() and last_path.exists():
         done = load_checkpoint(last_path)
-        if done.get("config") == config and int(done["epoch"]) == epochs and best_path.exists():
-            return json.loads((out / "summary.json").read_text()) | {"reused": True}
+        if (done.get("config") == config and int(done["epoch"]) == epochs and best_path.exists()
+                and _stamp_current(out, stamp)):
+            return json.loads(summary_path.read_text()) | {"reused": True}
+    if rank == 0:
+        fp.remove_stamp(out)  # no record vouches for best.pt while it is being rewritten
 
     # -- model, optimiser ---------------------------------------------------------------------------
     torch.manual_seed(seed)
@@ -481,7 +549,7 @@ def _train(
                 )
             running = [0.0, 0, 0]
             save_last(epoch + 1, 0)
-            _write_csv_atomic(pd.DataFrame(history), out / "history.csv")
+            _write_csv_atomic(pd.DataFrame(history), out / RunDir.HISTORY_NAME)
             if progress:
                 print(
                     f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
@@ -513,7 +581,8 @@ def _train(
         "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
         "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    _write_json_atomic(summary, out / "summary.json")
+    _write_json_atomic(summary, summary_path)
+    fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
     return summary
 
 
