@@ -16,7 +16,12 @@ Outputs (in ``out_dir``, each written to a temporary name and renamed):
 
 * ``descriptors.parquet`` -- ``cell_id, d0..d3`` (``log(softmax + 1e-7)``), optionally ``f0..fK``;
 * ``cells.h5ad`` -- AnnData for scverse users: the cell table in ``obs``, descriptors in
-  ``obsm['X_deepcycle']``, optional features in ``obsm['X_features']``, provenance in ``uns``.
+  ``obsm['X_deepcycle']``, optional features in ``obsm['X_features']``, provenance in ``uns``;
+* ``summary.json`` -- settings and speed; ``stamp.json`` -- the store and checkpoint the descriptors
+  were made from (see :mod:`deepcycle_core.fingerprint`), which the trajectory stage checks.
+
+A checkpoint of the run's own ``train/`` must be current (trained on this store, unchanged since):
+embedding with a stale network raises :class:`deepcycle_core.fingerprint.StaleInputError`.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from . import fingerprint as fp
 from .runs import RunDir
 from .store import CellStore, open_store
 
-DESCRIPTORS_NAME = "descriptors.parquet"
-H5AD_NAME = "cells.h5ad"
-SUMMARY_NAME = "summary.json"
+DESCRIPTORS_NAME = RunDir.DESCRIPTORS_NAME
+H5AD_NAME = RunDir.H5AD_NAME
+SUMMARY_NAME = RunDir.SUMMARY_NAME
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -61,7 +67,7 @@ def resolve_inputs(
         store = run.store
         if not store.is_dir():
             raise FileNotFoundError(f"{root}: neither a cell store nor a run folder holding store/")
-        checkpoint = checkpoint if checkpoint is not None else run.train / "best.pt"
+        checkpoint = checkpoint if checkpoint is not None else run.checkpoint
         out_dir = out_dir if out_dir is not None else run.embed
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -321,26 +327,37 @@ def embed(
     ``precision``: ``'auto'`` (bf16 autocast only where the CPU has native bf16), ``'bf16'`` or
     ``'fp32'``; ``channels_last`` lays the tensors out NHWC for the CPU convolution kernels.
     ``reuse=True`` returns at once when ``out_dir`` already holds the embedding of this very
-    checkpoint (sha256) and store (creation stamp, size) with the same settings.
+    checkpoint (sha256) and store (creation stamp, size; its ``stamp.json`` also its tables) with the
+    same settings. A checkpoint of the run's own ``train/`` that is not current raises StaleInputError.
     """
+    requested = precision
     precision = resolve_precision(precision)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     store_path, ckpt, out = resolve_inputs(run_or_store, checkpoint, out_dir)
+    memo: dict = {}  # digests shared by the checks and the stamp: every input is hashed once
+    # the network must have been trained on this store (when it is this run's) and be unchanged since
+    fp.check_checkpoint(RunDir(store_path.parent) if store_path.name == "store" else None, ckpt, memo=memo)
     store = open_store(store_path)
     n = store.n_cells
     ranges = chunk_ranges(n, store.chunk_cells, cells_per_task)
     out.mkdir(parents=True, exist_ok=True)
     fingerprint = {
-        "checkpoint_sha256": _sha256(ckpt),
+        "checkpoint_sha256": fp.file_digest(ckpt, memo),
         "store_created": store.meta.get("provenance", {}).get("created"),
         "n_cells": int(n),
         "precision": precision,
         "features": bool(features),
         "h5ad": bool(h5ad),
     }
-    if reuse and _up_to_date(out, fingerprint):
+    params = {"precision": precision, "features": bool(features), "h5ad": bool(h5ad)}
+    inputs = {"store": store_path, "checkpoint": ckpt}
+    command = _refresh_command(run_or_store, store_path, ckpt, out, requested, features, h5ad)
+    stamp = {"inputs": inputs, "params": params, "command": command,
+             "root": None if command.startswith("deepcycle embed --store") else store_path.parent}
+    if reuse and _up_to_date(out, fingerprint) and _stamp_current(out, stamp, memo):
         return out
+    fp.remove_stamp(out)  # an interrupted run must not leave a record vouching for half-written outputs
 
     cluster = client = None
     t0 = time.perf_counter()
@@ -410,7 +427,47 @@ def embed(
     tmp = _atomic_path(out / SUMMARY_NAME)
     tmp.write_text(json.dumps(summary, indent=2))
     os.replace(tmp, out / SUMMARY_NAME)
+    fp.write_stamp(out, stage="embed", outputs=[out / DESCRIPTORS_NAME], memo=memo, **stamp)
     return out
+
+
+def _refresh_command(
+    run_or_store: str | os.PathLike | RunDir, store: Path, ckpt: Path, out: Path, precision: str, features: bool,
+    h5ad: bool,
+) -> str:
+    """The ``deepcycle embed`` command line that remakes this embedding (non-default settings spelled out)."""
+    root = Path(run_or_store.root if isinstance(run_or_store, RunDir) else run_or_store)
+    if os.path.abspath(root) == os.path.abspath(store):
+        cmd = ["deepcycle embed --store", fp.display_path(store), "--checkpoint", fp.display_path(ckpt),
+               "--out", fp.display_path(out)]
+    else:
+        run = RunDir(root)
+        cmd = ["deepcycle embed --run", fp.display_path(root)]
+        if os.path.abspath(ckpt) != os.path.abspath(run.checkpoint):
+            cmd += ["--checkpoint", fp.display_path(ckpt)]
+        if os.path.abspath(out) != os.path.abspath(run.embed):
+            cmd += ["--out", fp.display_path(out)]
+    if features:
+        cmd.append("--features")
+    if precision != "auto":
+        cmd += ["--precision", precision]
+    if not h5ad:
+        cmd.append("--no-h5ad")
+    return " ".join(cmd)
+
+
+def _stamp_current(out: Path, stamp: dict[str, Any], memo: dict) -> bool:
+    """Whether ``out``'s stamp vouches for these inputs; an output made before stamps existed (its
+    summary fingerprint already matched) gets one now, so the trajectory stage accepts it."""
+    if fp.read_stamp(out) is None:
+        fp.write_stamp(out, stage="embed", outputs=[out / DESCRIPTORS_NAME], memo=memo, **stamp)
+        return True
+    try:
+        fp.check_stamp(out, outputs=out / DESCRIPTORS_NAME, command=stamp["command"], inputs=stamp["inputs"],
+                       params=stamp["params"], memo=memo)
+    except fp.StaleInputError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,13 +528,7 @@ def throughput(
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return fp.file_digest(path)
 
 
 def _up_to_date(out: Path, fingerprint: dict[str, Any]) -> bool:
@@ -510,7 +561,7 @@ def register_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("embed", help="embed every cell of a store with a trained checkpoint",
                               description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run folder (uses store/, train/best.pt, writes embed/)")
+    src.add_argument("--run", help="run folder (uses store/, train/best.pt, writes embed/; refuses a stale best.pt)")
     src.add_argument("--store", help="cell store folder (needs --checkpoint and --out)")
     p.add_argument("--checkpoint", help="checkpoint file (default: <run>/train/best.pt)")
     p.add_argument("--out", help="output folder (default: <run>/embed)")

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from deepcycle_core import embed as E
+from deepcycle_core import fingerprint
+from deepcycle_core.runs import RunDir
 from deepcycle_core.store import StoreError, StoreWriter, open_store
 
 N_CELLS = 300
@@ -60,6 +62,7 @@ def setup(tmp_path_factory):
     store = _write_store(root / "run" / "store", [("hoechst", "nuclear"), ("brightfield", "brightfield")])
     (root / "run" / "train").mkdir()
     ckpt = _write_checkpoint(root / "run" / "train" / "best.pt")
+    fingerprint.adopt(RunDir(root / "run"), "train")  # a hand-made checkpoint: vouch that it fits this store
     return root, store, ckpt
 
 
