@@ -705,12 +705,20 @@ def run_trajectory(
     ``train/split.parquet``; writes ``trajectory/trajectory.parquet`` (cell_id, x2d, y2d, angle,
     pseudotime, hours, som_node) and ``trajectory/ring.json``, each atomically. T for the hours is
     ``T_hours`` when given, else the doubling time of the store's cell counts per frame.
+
+    Before fitting it refuses stale inputs (:class:`deepcycle_core.fingerprint.StaleInputError`): the
+    descriptors must have been embedded from the current store with the current ``train/best.pt``,
+    and the split made from the current store. Afterwards ``trajectory/stamp.json`` records the
+    descriptors, split, store and parameters the ring was fitted with, for the stages after it.
     """
+    from .fingerprint import check_trajectory_inputs, remove_stamp, write_stamp
     from .store import open_store
 
     run = run if isinstance(run, RunDir) else RunDir(Path(run))
-    dpath = Path(descriptors_path) if descriptors_path is not None else run.embed / "descriptors.parquet"
+    dpath = Path(descriptors_path) if descriptors_path is not None else run.descriptors
     cell_id, X = read_descriptors(dpath)
+    memo: dict = {}  # digests shared by the check and the stamp: every input is hashed once
+    check_trajectory_inputs(run, dpath, memo=memo)
     cells = open_store(run.store).cells
     known = cells["cell_id"].to_numpy()
     if not np.isin(cell_id, known).all():
@@ -718,7 +726,7 @@ def run_trajectory(
     info = cells.set_index("cell_id").loc[cell_id]
     # which cells may be used to fit
     fit_mask = np.ones(len(cell_id), dtype=bool)
-    split_path = run.train / "split.parquet"
+    split_path = run.split
     split_note = "no split file: all cells fitted"
     if split_path.exists():
         split = pd.read_parquet(split_path)
@@ -759,9 +767,36 @@ def run_trajectory(
     out = ring.transform(X)
     out.insert(0, "cell_id", cell_id)
     tdir = Path(out_dir) if out_dir is not None else run.trajectory
-    _atomic_write(tdir / "trajectory.parquet", lambda tmp: out.to_parquet(tmp, index=False))
-    ring.save(tdir / "ring.json")
+    remove_stamp(tdir)  # an interrupted write must not leave a record vouching for the old outputs
+    table = tdir / RunDir.TRAJECTORY_NAME
+    _atomic_write(table, lambda tmp: out.to_parquet(tmp, index=False))
+    ring_path = ring.save(tdir / RunDir.RING_NAME)
+    params = {"T_hours": T_hours, "whiten": bool(whiten), "n_harmonics": int(n_harmonics),
+              "smoothing": float(smoothing), "som_nodes": int(som_nodes), "max_fit_cells": int(max_fit_cells),
+              "use_labels": bool(use_labels), "seed": int(seed)}
+    write_stamp(tdir, stage="trajectory", outputs=[table, ring_path],
+                inputs={"store": run.store, "descriptors": dpath, "split": split_path}, params=params,
+                command=refresh_command(run, descriptors_path, params), root=run.root, memo=memo)
     return out, ring
+
+
+def refresh_command(run: RunDir, descriptors_path: str | os.PathLike | None, params: dict[str, Any]) -> str:
+    """The ``deepcycle trajectory`` command line that remakes this fit (non-default settings spelled out)."""
+    from .fingerprint import display_path
+
+    cmd = ["deepcycle trajectory --run", display_path(run.root)]
+    if params.get("T_hours") is not None:
+        cmd += ["--hours-T", repr(float(params["T_hours"]))]
+    if descriptors_path is not None:
+        cmd += ["--descriptors", display_path(descriptors_path)]
+    if params.get("whiten"):
+        cmd.append("--whiten")
+    flags = {"n_harmonics": ("--harmonics", 6), "smoothing": ("--smoothing", 1e-2), "som_nodes": ("--som-nodes", 30),
+             "max_fit_cells": ("--max-fit-cells", 200_000), "seed": ("--seed", 0)}
+    for key, (flag, default) in flags.items():
+        if key in params and params[key] != default:
+            cmd += [flag, repr(params[key])]
+    return " ".join(cmd)
 
 
 def register_cli(subparsers: Any) -> None:
@@ -769,7 +804,8 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--run", required=True, help="run folder (data/runs/<profile>)")
     p.add_argument("--hours-T", type=float, default=None, dest="hours_T",
                    help="doubling time in hours for the ERA (default: from the store's growth curve)")
-    p.add_argument("--descriptors", default=None, help="descriptor parquet (default: RUN/embed/descriptors.parquet)")
+    p.add_argument("--descriptors", default=None, help="descriptor parquet (default: RUN/embed/descriptors.parquet;"
+                   " one from outside the pipeline is checked only if a stamp.json next to it lists it)")
     p.add_argument("--whiten", action="store_true", help="standardise descriptor columns before PCA")
     p.add_argument("--harmonics", type=int, default=6, help="Fourier harmonics of the closed curve")
     p.add_argument("--smoothing", type=float, default=1e-2, help="roughness penalty of the closed curve")

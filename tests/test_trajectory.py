@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deepcycle_core import fingerprint
 from deepcycle_core import metrics as m
 from deepcycle_core import trajectory as tr
 from deepcycle_core.runs import RunDir
@@ -284,6 +285,9 @@ def _make_run(tmp_path, rng) -> tuple[RunDir, np.ndarray, np.ndarray]:
     pd.DataFrame({"cell_id": np.arange(n), "split": np.where(held, "heldout", "train")}).to_parquet(
         run.train / "split.parquet"
     )
+    # made by hand, not by the stages: vouch for them, or the trajectory stage refuses them as unrecorded
+    fingerprint.adopt(run, "train")
+    fingerprint.adopt(run, "embed")
     return run, X, held
 
 
