@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import fucci
 from .detect_track import MatchReport, detect_nuclei, match_truth, track_spots
-from .movie_io import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout, open_movie
+from .movie_io import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout, open_movie, positive
 from .store import CROP_SIZE, StoreError, StoreWriter
 
 #: Channel roles ingest understands; the first two become network channels of the store.
@@ -178,21 +178,35 @@ def ingest(
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: already exists (pass overwrite=True / --overwrite to replace it)")
+    # None means "not given"; 0, negative or non-finite values are errors, never "use the default"
+    frame_interval_min = positive("frame_interval_min", frame_interval_min)
+    pixel_size_um = positive("pixel_size_um", pixel_size_um)
+    nucleus_diameter_px = positive("nucleus_diameter_px", nucleus_diameter_px)
+    nucleus_diameter_um = positive("nucleus_diameter_um", nucleus_diameter_um)
+    max_step_px = positive("max_step_px", max_step_px)
+    max_division_px = positive("max_division_px", max_division_px)
+    max_gap_px = positive("max_gap_px", max_gap_px)
+    if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) != max_frames or max_frames < 1):
+        raise ValueError(f"max_frames must be a whole number >= 1 (or None for all frames), got {max_frames!r}")
     chan_spec = parse_channels(channels)
     with open_movie(movie, axes=axes, allow_8bit=allow_8bit, spots_csv=spots_csv, spot_units=spot_units, pixel_size_um=pixel_size_um) as mov:
         roles = _resolve_channels(mov, chan_spec)
-        interval = frame_interval_min or mov.frame_interval_min
-        px = pixel_size_um or mov.pixel_size_um
-        if not interval or interval <= 0:
+        interval = frame_interval_min if frame_interval_min is not None else mov.frame_interval_min
+        px = pixel_size_um if pixel_size_um is not None else mov.pixel_size_um
+        if interval is None:
             raise MovieError(f"{mov.source}: frame interval unknown (no metadata); pass frame_interval_min / --frame-interval-min")
-        if not px or px <= 0:
+        if px is None:
             raise MovieError(f"{mov.source}: pixel size unknown (no metadata); pass pixel_size_um / --pixel-size-um")
+        for what, value, flag in (("frame interval", interval, "frame_interval_min / --frame-interval-min"),
+                                  ("pixel size", px, "pixel_size_um / --pixel-size-um")):
+            if not (np.isfinite(value) and value > 0):  # only metadata gets here: arguments were checked above
+                raise MovieError(f"{mov.source}: the movie's metadata gives the {what} as {value!r}; pass {flag}")
         if nucleus_diameter_px is None:
-            nucleus_diameter_px = nucleus_diameter_um / px if nucleus_diameter_um else DEFAULT_DIAMETER_PX
+            nucleus_diameter_px = nucleus_diameter_um / px if nucleus_diameter_um is not None else DEFAULT_DIAMETER_PX
         diam = float(nucleus_diameter_px)
-        step = float(max_step_px) if max_step_px else 0.5 * diam
-        div = float(max_division_px) if max_division_px else 0.75 * diam
-        gap = float(max_gap_px) if max_gap_px else 1.25 * diam
+        step = max_step_px if max_step_px is not None else 0.5 * diam
+        div = max_division_px if max_division_px is not None else 0.75 * diam
+        gap = max_gap_px if max_gap_px is not None else 1.25 * diam
         n_frames = mov.n_frames if max_frames is None else min(mov.n_frames, int(max_frames))
         if mov.shape[0] < CROP_SIZE or mov.shape[1] < CROP_SIZE:
             raise MovieError(f"{mov.source}: frames of {mov.shape} are smaller than one {CROP_SIZE}x{CROP_SIZE} crop")

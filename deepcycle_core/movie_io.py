@@ -13,6 +13,7 @@ with an error naming the file and the problem.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -37,6 +38,24 @@ class MovieError(ValueError):
 
 def _fail(path: Path | str, problem: str) -> MovieError:
     return MovieError(f"{path}: {problem}")
+
+
+def positive(name: str, value: Any, where: Path | str | None = None) -> float | None:
+    """``value`` as a float when given; ``None`` stays ``None`` (not given, use the metadata).
+
+    A calibration of 0, a negative or a non-finite number is an error, never "unknown": treating 0
+    as unset would silently replace what the user typed with the movie's metadata or a default.
+    """
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
+        problem = f"{name} must be a positive, finite number, got {value!r}"
+        raise MovieError(f"{where}: {problem}" if where is not None else problem)
+    return number
 
 
 @dataclass
@@ -452,9 +471,9 @@ def read_trackmate_spots(csv: Path, pixel_size_um: float | None, units: str = "p
         raise _fail(csv, "spot positions contain empty or non-numeric values")
     scale = 1.0
     if units == "um":
-        if not pixel_size_um:
+        if pixel_size_um is None:
             raise _fail(csv, "spot positions in microns need the pixel size (pixel_size_um)")
-        scale = 1.0 / pixel_size_um
+        scale = 1.0 / positive("pixel_size_um", pixel_size_um, csv)
     elif units != "px":
         raise _fail(csv, f"spot units must be 'px' or 'um', got {units!r}")
     out = pd.DataFrame(
@@ -538,6 +557,7 @@ def open_movie(
     spots and tracks replace detection (found automatically in the DeepCycle layout).
     """
     path = Path(path)
+    pixel_size_um = positive("pixel_size_um", pixel_size_um, path)
     if not path.exists():
         raise _fail(path, "no such file or folder")
     if path.is_dir():
@@ -552,5 +572,6 @@ def open_movie(
     else:
         raise _fail(path, "unknown movie format: expected a .tif/.tiff file, an OME-Zarr folder or a folder of TIFFs")
     if spots_csv is not None:
-        movie.spots = read_trackmate_spots(Path(spots_csv), pixel_size_um or movie.pixel_size_um, spot_units)
+        px = pixel_size_um if pixel_size_um is not None else movie.pixel_size_um
+        movie.spots = read_trackmate_spots(Path(spots_csv), px, spot_units)
     return movie

@@ -796,6 +796,10 @@ def simulate(
         raise ValueError(f"cells must be >= 1, got {cells}")
     if fields < 1:
         raise ValueError(f"fields must be >= 1, got {fields}")
+    if isinstance(hours, bool) or not isinstance(hours, (int, float, np.number)) or not math.isfinite(hours) or hours <= 0:
+        raise ValueError(f"hours must be a positive, finite number, got {hours!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1 (or None: up to 2), got {workers}")
     params = resolve_params(difficulty, overrides)
     n_frames = n_frames_for(hours)
     fields = max(fields, math.ceil(cells / MAX_CELLS_PER_FIELD))

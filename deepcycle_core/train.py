@@ -347,7 +347,12 @@ def train(
     epochs = int(epochs if epochs is not None else p.epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if threads:
+    # None means "the default"; a 0 (or negative, fractional, non-finite) count is an error, not None
+    for name, value in (("samples_per_epoch", samples_per_epoch), ("threads", threads), ("checkpoint_every", checkpoint_every)):
+        whole = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value) and float(value).is_integer()
+        if value is not None and not (whole and value >= 1):
+            raise ValueError(f"{name} must be a whole number >= 1 (or None for the default), got {value!r}")
+    if threads is not None:
         torch.set_num_threads(int(threads))
     store_path, out = resolve_io(source, out_dir, mode)
     store = open_store(store_path)
