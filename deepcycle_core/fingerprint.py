@@ -349,16 +349,17 @@ def check_checkpoint(
 ) -> None:
     """A checkpoint the run uses is current: trained on the run's store, unchanged since.
 
-    A checkpoint inside the run's ``train/`` folder must carry its training stamp; one from elsewhere
-    (e.g. another run's network, or any checkpoint when ``run`` is None) is checked against its own
-    stamp when it has one, else taken as given (its digest is recorded wherever it is used).
+    The run's own network (a ``best.pt`` under its ``train/`` folder) must carry its training stamp;
+    any other checkpoint (another run's network, weights from elsewhere, ``last.pt``, any checkpoint
+    when ``run`` is None) is checked against its own stamp when that lists it, else taken as given
+    (its digest is recorded wherever it is used).
     """
     if run is None and checkpoint is None:
         raise ValueError("check_checkpoint needs a run folder or a checkpoint")
     run = _as_run(run) if run is not None else None
     ckpt = Path(checkpoint) if checkpoint is not None else run.checkpoint
     folder = ckpt.parent
-    own = run is not None and _inside(ckpt, run.train)
+    own = run is not None and ckpt.name == run.CHECKPOINT_NAME and _inside(ckpt, run.train)
     stamp = read_stamp(folder)
     if not own and (stamp is None or ckpt.name not in stamp.get("outputs", {})):
         return  # external weights: recorded by digest wherever they are used

@@ -216,6 +216,12 @@ def test_unstamped_checkpoint_of_the_run_is_refused(run):
     with pytest.raises(StaleInputError, match="no record of what it was made from") as exc:
         E.embed(run, **EMBED)
     _stale(exc, run.checkpoint, f"deepcycle train --store {run.root}")
+    # weights the train stage did not make (another name, e.g. a benchmark's random network) are external
+    other = run.train / "random-default.pt"
+    shutil.copyfile(run.checkpoint, other)
+    E.embed(run, other, **EMBED)
+    F.check_descriptors(run)
+    assert F.read_stamp(run.embed)["inputs"]["checkpoint"]["path"] == "../train/random-default.pt"
 
 
 # ----------------------------------------------------------------------------------------------
