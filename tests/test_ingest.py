@@ -73,6 +73,7 @@ def test_without_fucci_classes_are_unlabelled(synth, tmp_path):
     path, _, _ = synth
     out = ingest(path, tmp_path / "s", channels="nuclear=hoechst,brightfield=brightfield", nucleus_diameter_px=14, progress=False)
     cells = open_store(out).cells
+    assert len(cells) > 50  # not vacuously "all unlabelled" on an empty table
     assert (cells["class"] == -1).all() and cells["fucci_red"].isna().all()
 
 
@@ -212,8 +213,10 @@ def test_existing_store_not_overwritten(synth, tmp_path):
 
 # -- the simulator's movie ------------------------------------------------------------------------
 def test_simulated_movie_end_to_end(tmp_path):
-    simulate = pytest.importorskip("deepcycle_core.simulate")
-    store = simulate.simulate(tmp_path / "sim" / "store", cells=16, hours=5, seed=0, movie=True, progress=False)
+    from deepcycle_core import simulate  # the project's own module: an import error fails, never skips
+
+    # 60 cells over 8 h: 12 divisions in the field with this seed (16 cells over 5 h had only 1)
+    store = simulate.simulate(tmp_path / "sim" / "store", cells=60, hours=8, seed=0, movie=True, progress=False)
     mdir = simulate.movie_dir(store)
     out = ingest(mdir / "movie.ome.tif", tmp_path / "ingested", spots_out=tmp_path / "spots.parquet", progress=False)
     st = open_store(out)
@@ -222,5 +225,5 @@ def test_simulated_movie_end_to_end(tmp_path):
     rep = match_store(out, mdir / "truth.parquet", tmp_path / "spots.parquet")
     # the full-size figures are measured in the book chapter; a small movie must come close
     assert rep.detection_recall >= 0.9 and rep.detection_precision >= 0.9, rep
-    if rep.n_truth_divisions >= 3:
-        assert rep.division_recall >= 0.6, rep
+    assert rep.n_truth_divisions >= 3, rep  # the movie must hold divisions for the recall to mean anything
+    assert rep.division_recall >= 0.6, rep
