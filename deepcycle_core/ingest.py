@@ -9,7 +9,7 @@ on real data:
 2. pass 1, frame by frame: find nuclei in the nuclear channel (:func:`detect_track.detect_nuclei`;
    or take a TrackMate spot table) and read the FUCCI reporters (:mod:`deepcycle_core.fucci`);
 3. link the spots into tracks with divisions (:func:`detect_track.track_spots`, laptrack);
-4. the 4 FUCCI classes from median splits over all cells (the paper's rule);
+4. the 4 FUCCI classes from median splits (the paper's rule), gated on the non-held-out cells;
 5. pass 2, frame by frame: 48 x 48 crops of the network channels around every nucleus not too close
    to the border, plus the per-frame median/std the network normalises with, streamed into a
    :class:`~deepcycle_core.store.StoreWriter` (atomic: any error leaves no store behind).
@@ -30,6 +30,7 @@ import pandas as pd
 from . import fucci
 from .detect_track import MatchReport, detect_nuclei, match_truth, track_spots
 from .movie_io import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout, open_movie, positive
+from .split import fit_mask
 from .store import CROP_SIZE, StoreError, StoreWriter
 
 #: Channel roles ingest understands; the first two become network channels of the store.
@@ -241,7 +242,8 @@ def ingest(
                 xs, ys = spots.loc[idx, "x"].to_numpy(), spots.loc[idx, "y"].to_numpy()
                 red[idx] = fucci.measure(mov.frame(t, roles["fucci_red"]), xs, ys)
                 green[idx] = fucci.measure(mov.frame(t, roles["fucci_green"]), xs, ys)
-            classes = fucci.classify(red, green).astype(np.int64)
+            # gates fitted on the cells that are neither held-out full-cycle tracks nor their relatives
+            classes = fucci.classify(red, green, fit=fit_mask(spots)).astype(np.int64)
         else:
             classes = np.full(len(spots), -1, np.int64)
         spots["fucci_red"] = red

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -66,10 +67,12 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from . import fucci
+from .split import fit_mask
 from .store import CROP_SIZE, StoreWriter
 
-#: Bump when the simulated biology or rendering changes, so cached stores are not reused by mistake.
-SIM_VERSION = 2
+#: Bump when the simulated biology, rendering or labelling changes, so cached stores are not reused by
+#: mistake. 3: the FUCCI class gates are fitted on non-held-out cells only (crops unchanged).
+SIM_VERSION = 3
 FRAME_INTERVAL_MIN = 10.0
 PIXEL_SIZE_UM = 0.65
 CHANNELS: list[tuple[str, str]] = [("hoechst", "nuclear"), ("brightfield", "brightfield")]
@@ -754,12 +757,25 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
 
 
 def _label_classes(cells: pd.DataFrame) -> pd.DataFrame:
-    """Apply the FUCCI class rule over all cells just before the store is sealed.
+    """Apply the FUCCI class rule just before the store is sealed.
 
     The paper's median splits need every cell's intensities, which only exist after the last frame.
+    The gates are fitted on the cells that may be fitted on (not the held-out full-cycle tracks nor
+    their mothers and daughters, :func:`deepcycle_core.split.fit_mask`) and applied to every cell.
     """
-    cells["class"] = fucci.classify(cells["fucci_red"].to_numpy(), cells["fucci_green"].to_numpy()).astype(np.int64)
+    cells["class"] = fucci.classify(
+        cells["fucci_red"].to_numpy(), cells["fucci_green"].to_numpy(), fit=fit_mask(cells)
+    ).astype(np.int64)
     return cells
+
+
+def _same_parameters(out: Path, parameters: dict[str, Any]) -> bool:
+    """Whether ``out`` is a sealed store whose provenance records exactly ``parameters``."""
+    try:
+        got = json.loads((out / "meta.json").read_text())["provenance"]["parameters"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return json.loads(json.dumps(parameters)) == got
 
 
 def movie_dir(out: str | os.PathLike) -> Path:
@@ -777,6 +793,7 @@ def simulate(
     fields: int = 1,
     movie: bool = False,
     overwrite: bool = False,
+    reuse: bool = False,
     progress: bool = True,
     workers: int | None = None,
     overrides: dict[str, Any] | None = None,
@@ -789,7 +806,10 @@ def simulate(
     first field is also written as ``<out parent>/movie/movie.ome.tif`` (TCYX uint16; channels
     brightfield, hoechst, fucci_red, fucci_green) with ``truth.parquet`` (one row per nucleus centred
     inside the field per frame). ``workers`` > 1 renders frames in parallel processes (default: up to
-    2, one per core); the output is identical whatever the number of workers.
+    2, one per core); the output is identical whatever the number of workers. ``reuse=True`` returns
+    at once when ``out`` already holds a sealed store simulated with exactly these parameters (same
+    simulator version, preset values and seed; and the movie, when asked for); otherwise it is
+    simulated anew (replacing an outdated store, as with ``overwrite``).
     """
     out = Path(out)
     if cells < 1:
@@ -807,10 +827,6 @@ def simulate(
         raise ValueError(f"{cells} cells cannot fill {fields} fields")
     per_field = [cells // fields + (1 if i < cells % fields else 0) for i in range(fields)]
     mdir = movie_dir(out)
-    if movie and (mdir / MOVIE_NAME).exists() and not overwrite:
-        raise FileExistsError(f"{mdir / MOVIE_NAME}: already exists (pass overwrite=True / --overwrite)")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite to replace it)")
     parameters = {
         "sim_version": SIM_VERSION,
         "cells": int(cells),
@@ -822,6 +838,14 @@ def simulate(
         "overrides": dict(overrides or {}),
         "params": dataclasses.asdict(params),
     }
+    if reuse:
+        if _same_parameters(out, parameters) and (not movie or (mdir / MOVIE_NAME).exists()):
+            return out
+        overwrite = True
+    if movie and (mdir / MOVIE_NAME).exists() and not overwrite:
+        raise FileExistsError(f"{mdir / MOVIE_NAME}: already exists (pass overwrite=True / --overwrite)")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists (pass overwrite=True / --overwrite to replace it)")
     meta = {
         "frame_interval_min": FRAME_INTERVAL_MIN,
         "pixel_size_um": PIXEL_SIZE_UM,

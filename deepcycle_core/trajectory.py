@@ -35,6 +35,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .runs import RunDir
+from .split import FIT_SPLITS, read_split
 
 TWO_PI = 2.0 * np.pi
 #: Biological order of the 4 FUCCI classes going forward from division.
@@ -729,12 +730,12 @@ def run_trajectory(
     split_path = run.split
     split_note = "no split file: all cells fitted"
     if split_path.exists():
-        split = pd.read_parquet(split_path)
-        if not {"cell_id", "split"} <= set(split.columns):
-            raise ValueError(f"{split_path}: needs columns cell_id, split")
-        held = set(split.loc[split["split"] == "heldout", "cell_id"].to_numpy().tolist())
-        fit_mask = ~np.isin(cell_id, list(held))
-        split_note = f"fitted without {int((~fit_mask).sum())} held-out cell(s) of {split_path.name}"
+        split = read_split(split_path)
+        # only train/val cells fit: never the held-out tracks, nor their mothers and daughters
+        fitting = split.loc[split["split"].isin(FIT_SPLITS), "cell_id"].to_numpy()
+        fit_mask = np.isin(cell_id, fitting)
+        split_note = (f"fitted without {int((~fit_mask).sum())} held-out or lineage-excluded cell(s) "
+                      f"of {split_path.name}")
     classes = None
     if use_labels and "class" in info.columns:
         lab = info["class"].to_numpy(dtype=np.int64)

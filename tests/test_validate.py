@@ -349,3 +349,20 @@ def test_a_track_with_a_long_gap_is_not_counted_as_seen():
     row, _, _ = v.evaluate(pd.DataFrame({"cell_id": thinned["cell_id"], "pseudotime": thinned["true_age"]}), thinned,
                            coverage=cov)
     assert row["n_tracks"] == 11
+
+
+def test_hard_preset_is_resimulated_when_its_parameters_change(tmp_path):
+    """The chapter's hard-preset data set is reused only when it was simulated with the very parameters
+    asked for; any change (founders, hours, seed) makes a new one instead of reading a stale one."""
+    run = RunDir(tmp_path / "run")
+
+    def made(**kw):
+        hard = v.hard_preset_run(run, **kw)
+        return open_store(hard.store).meta["provenance"]["parameters"], (hard.store / "meta.json").stat().st_mtime_ns
+
+    first, stamp = made(cells=20, hours=3.0, seed=1)
+    assert made(cells=20, hours=3.0, seed=1) == (first, stamp)  # same parameters: the same store, untouched
+    for change in ({"cells": 21, "hours": 3.0, "seed": 1}, {"cells": 20, "hours": 4.0, "seed": 1},
+                   {"cells": 20, "hours": 3.0, "seed": 2}):
+        p, _ = made(**change)
+        assert (p["cells"], p["hours"], p["seed"], p["difficulty"]) == (change["cells"], change["hours"], change["seed"], "hard")
