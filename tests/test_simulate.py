@@ -25,8 +25,9 @@ def test_store_validates_with_all_columns(small):
     assert st.n_cells > 1000
     assert st.channels == ["hoechst", "brightfield"]
     assert st.roles == ["nuclear", "brightfield"]
-    for col in list(REQUIRED_COLUMNS) + list(TRUTH_COLUMNS):
-        assert col in st.cells.columns, col
+    expected = set(REQUIRED_COLUMNS) | set(TRUTH_COLUMNS)
+    assert {"track_id", "frame", "true_age", "true_phase"} <= expected  # the column lists are not empty
+    assert expected <= set(st.cells.columns), expected - set(st.cells.columns)
     assert st.meta["frame_interval_min"] == 10.0
     prov = st.meta["provenance"]
     assert prov["source"] == "simulate" and prov["parameters"]["seed"] == 3
@@ -55,9 +56,12 @@ def test_fucci_red_in_g1_green_in_s_g2(small):
 
 def test_dna_doubles_across_s(small):
     c = open_store(small).cells
-    assert np.allclose(c.loc[c.true_phase == "G1", "true_dna"], 1.0)
-    assert np.allclose(c.loc[c.true_phase.isin(["G2", "M"]), "true_dna"], 2.0)
+    g1_dna = c.loc[c.true_phase == "G1", "true_dna"]
+    g2m_dna = c.loc[c.true_phase.isin(["G2", "M"]), "true_dna"]
     s = c[c.true_phase == "S"]
+    assert len(g1_dna) > 100 and len(g2m_dna) > 100 and len(s) > 100  # allclose/all() hold on empty sets
+    assert np.allclose(g1_dna, 1.0)
+    assert np.allclose(g2m_dna, 2.0)
     assert s.true_dna.between(1.0, 2.0).all()
     # within S, DNA rises with age
     assert np.corrcoef(s.true_age, s.true_dna)[0, 1] > 0.9
@@ -105,19 +109,24 @@ def test_divisions_make_two_daughters(small):
     kids_of = tr[tr.parent >= 0].groupby("parent").size()
     assert (kids_of.reindex(divided) == 2).all() and set(kids_of.index) == set(divided)
     # sisters appear next to each other where the mother was
-    some = daughters.index[:20]
-    for tid in some:
+    # (a pair where mother or daughter is outside the field at the division is skipped, but most pairs
+    # are checked: 39 of 43 with this seed)
+    n_pairs = 0
+    for tid in daughters.index:
         par = t.loc[tid, "parent"]
         mrow = truth[(truth.track_id == par) & (truth.frame == t.loc[tid, "birth"] - 1)]
         drow = truth[(truth.track_id == tid) & (truth.frame == t.loc[tid, "birth"])]
-        if len(mrow) and len(drow):
-            d = np.hypot(float(mrow.x.iloc[0] - drow.x.iloc[0]), float(mrow.y.iloc[0] - drow.y.iloc[0]))
-            assert d < 15
+        if not (len(mrow) and len(drow)):
+            continue
+        n_pairs += 1
+        d = np.hypot(float(mrow.x.iloc[0] - drow.x.iloc[0]), float(mrow.y.iloc[0] - drow.y.iloc[0]))
+        assert d < 15, tid
+    assert n_pairs >= 0.75 * len(daughters), (n_pairs, len(daughters))
     # a full-cycle track lasts about one cycle length
     full = tracks[(tracks.birth >= 0) & (tracks.dvf >= 0)]
-    if len(full):
-        dur_h = (full["dvf"] - full["birth"] + 1) / 6.0
-        assert np.allclose(dur_h, full.cyc, atol=0.35)
+    assert len(full) >= 3  # 5 with this seed; allclose holds vacuously on none
+    dur_h = (full["dvf"] - full["birth"] + 1) / 6.0
+    assert np.allclose(dur_h, full.cyc, atol=0.35)
 
 
 def test_cycle_lengths_and_phases(small):
@@ -174,6 +183,7 @@ def test_movie_is_tcyx_with_four_channels_and_matching_truth(small):
         assert (t, ch) == (180, 4) and series.dtype == np.uint16
         ome = tif.ome_metadata
         frame0 = series.asarray()[0]
+    assert len(sim.MOVIE_CHANNELS) == ch
     for name in sim.MOVIE_CHANNELS:
         assert f'Name="{name}"' in ome
     assert 'PhysicalSizeX="0.65"' in ome and 'TimeIncrement="10.0"' in ome
@@ -184,6 +194,7 @@ def test_movie_is_tcyx_with_four_channels_and_matching_truth(small):
     # the truth rows of field 0 agree with the store's rows (the store keeps those away from the border)
     cells = open_store(small).cells
     cells0 = cells[cells.field == 0]
+    assert len(cells0) > 100  # the comparison below holds vacuously on an empty field
     merged = cells0.merge(truth, on=["frame", "track_id"], suffixes=("", "_t"))
     assert len(merged) == len(cells0)
     assert np.allclose(merged.x, merged.x_t) and np.allclose(merged.true_age, merged.true_age_t)
