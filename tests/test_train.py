@@ -45,7 +45,8 @@ def test_outputs_summary_and_load_model(trained, store_path):
     assert summary["channels"] == ["hoechst", "brightfield"] and summary["mode"] == "both"
     assert 0 <= summary["accuracy"] <= 1 and len(summary["recall"]) == 4
     conf = np.array(summary["confusion"])
-    assert conf.shape == (4, 4) and np.allclose(conf.sum(1)[conf.sum(1) > 0], 1)
+    assert conf.shape == (4, 4) and (conf.sum(1) > 0).sum() >= 2  # rows of the classes present in val
+    assert np.allclose(conf.sum(1)[conf.sum(1) > 0], 1)
     hist = pd.read_csv(out / "history.csv")
     assert list(hist["epoch"]) == [1, 2] and (hist["train_samples"] == 32).all()
     # the held-out full-cycle tracks are exactly the held-out split, and never in training
