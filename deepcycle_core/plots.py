@@ -17,33 +17,45 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-#: The 4 FUCCI virtual classes (deepcycle_core.fucci defines the numbering; -1 = unlabelled).
-CLASS_NAMES: dict[int, str] = {-1: "unlabelled", 0: "low/low", 1: "red-high", 2: "green-high", 3: "both-high"}
-CLASS_COLORS: dict[str, str] = {
-    "unlabelled": "#bbbbbb",
-    "low/low": "#4c72b0",
-    "red-high": "#d62728",
-    "green-high": "#2ca02c",
-    "both-high": "#e6a700",
-}
+from . import fucci
+
+__all__ = [
+    "CLASS_COLORS",
+    "COLOR_BY",
+    "FUCCI_CMAP",
+    "UNLABELLED",
+    "aggregate",
+    "class_names",
+    "crop_gallery",
+    "display_range",
+    "fucci_figure",
+    "fucci_profile",
+    "fucci_ratio",
+    "fucci_view",
+    "prepare_points",
+    "ring_image",
+    "ring_view",
+    "sample_along",
+]
+
+#: The name of class code -1 (a cell the FUCCI gates left unlabelled).
+UNLABELLED = "unlabelled"
+
+
+def class_names() -> dict[int, str]:
+    """Class code -> name, -1 (unlabelled) included.
+
+    The names come from :data:`deepcycle_core.fucci.CLASS_NAMES`, their one home, so a renamed class
+    cannot disagree between the labels and the plots.
+    """
+    return {-1: UNLABELLED, **dict(enumerate(fucci.CLASS_NAMES))}
+
+
+#: Colour of each class name (in :func:`class_names` order: unlabelled, then codes 0-3).
+CLASS_COLORS: dict[str, str] = dict(zip(class_names().values(), ("#bbbbbb", "#4c72b0", "#d62728", "#2ca02c", "#e6a700"), strict=True))
 #: Red -> yellow -> green, for the green fraction g / (r + g) of the two FUCCI reporters.
 FUCCI_CMAP: list[str] = ["#c0161c", "#f46d43", "#fee08b", "#a6d96a", "#1a9641"]
 COLOR_BY = ("fucci_ratio", "class", "density")
-
-
-def _class_names() -> dict[int, str]:
-    """The class names of deepcycle_core.fucci when it defines them, else the default above."""
-    try:
-        from . import fucci  # type: ignore[attr-defined]
-
-        names = getattr(fucci, "CLASS_NAMES", None)
-    except ImportError:
-        names = None
-    if isinstance(names, dict):
-        return {-1: "unlabelled", **{int(k): str(v) for k, v in names.items()}}
-    if isinstance(names, (list, tuple)) and len(names) == 4:
-        return {-1: "unlabelled", **{i: str(v) for i, v in enumerate(names)}}
-    return dict(CLASS_NAMES)
 
 
 def fucci_ratio(df: pd.DataFrame) -> np.ndarray:
@@ -85,7 +97,7 @@ def prepare_points(df: pd.DataFrame, x: str = "x2d", y: str = "y2d", color_by: s
         if "class_name" in df.columns and isinstance(df["class_name"].dtype, pd.CategoricalDtype):
             out["class_name"] = df["class_name"].to_numpy()
         elif "class" in df.columns:
-            names = _class_names()
+            names = class_names()
             keys = sorted(names)
             codes = df["class"].to_numpy().astype(np.int64) - keys[0]
             codes = np.where((codes >= 0) & (codes < len(keys)), codes, 0).astype(np.int8)  # unknown -> unlabelled
@@ -196,7 +208,7 @@ def ring_view(
         img = dynspread(datashade(points, aggregator=ds.count_cat("class_name"), color_key=key, **common), **spread)
         img = img.opts(**{k: v for k, v in plot_opts.items() if k != "tools"})
         legend = hv.NdOverlay(
-            {n: hv.Points([(np.nan, np.nan)], label=n).opts(color=c, size=8) for n, c in key.items() if n != "unlabelled"}
+            {n: hv.Points([(np.nan, np.nan)], label=n).opts(color=c, size=8) for n, c in key.items() if n != UNLABELLED}
         )
         layer = img * legend
     elif color_by == "density":
@@ -301,7 +313,7 @@ def ring_image(
     ax.set_title(title or f"{n:,} cells, coloured by {color_by}", fontsize=10)
     if color_by == "class":
         handles = [Line2D([], [], marker="s", ls="", color=CLASS_COLORS.get(k, "#777"), label=k)
-                   for k in agg.coords["class_name"].values if k != "unlabelled"]
+                   for k in agg.coords["class_name"].values if k != UNLABELLED]
         ax.legend(handles=handles, loc="best", fontsize=8, frameon=False)
     elif color_by == "fucci_ratio":
         sm = plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=LinearSegmentedColormap.from_list("fucci", FUCCI_CMAP))
@@ -397,7 +409,11 @@ def sample_along(df: pd.DataFrame, n: int = 12, by: str = "pseudotime", seed: in
     return df.iloc[rows]
 
 
-def _display_range(img: np.ndarray) -> np.ndarray:
+def display_range(img: np.ndarray) -> np.ndarray:
+    """``img`` stretched to [0, 1] between its 1st and 99.5th percentiles, for showing one crop.
+
+    Percentiles rather than min/max so a few hot or dead pixels do not flatten the rest of the crop.
+    """
     lo, hi = np.percentile(img, [1, 99.5])
     return np.clip((img.astype(np.float32) - lo) / max(hi - lo, 1e-6), 0, 1)
 
@@ -418,7 +434,7 @@ def crop_gallery(store, cells: pd.DataFrame, *, by: str = "pseudotime", label: s
     for j in range(n):
         for i in range(c):
             ax = axes[i, j]
-            ax.imshow(_display_range(crops[j, i]), cmap="gray", interpolation="nearest")
+            ax.imshow(display_range(crops[j, i]), cmap="gray", interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0:

@@ -158,3 +158,24 @@ def test_crop_gallery(tmp_path, ring_df):
     fig = plots.crop_gallery(store, cells)
     assert len(fig.axes) == 2 * 3
     plt.close(fig)
+
+
+def test_class_names_come_from_fucci_and_colour_every_class():
+    from deepcycle_core import fucci
+
+    names = plots.class_names()
+    assert names == {-1: plots.UNLABELLED, **dict(enumerate(fucci.CLASS_NAMES))}
+    assert list(plots.CLASS_COLORS) == list(names.values())  # one colour per class, unlabelled included
+    assert not hasattr(plots, "CLASS_NAMES")  # fucci.CLASS_NAMES is the one home of the names
+
+
+def test_display_range_stretches_between_percentiles():
+    img = np.arange(1000, dtype=np.uint16).reshape(25, 40)
+    img[0, 0] = 60000  # one hot pixel must not flatten the rest
+    out = plots.display_range(img)
+    assert out.shape == img.shape
+    assert out.min() == 0.0 and out.max() == 1.0
+    lo, hi = np.percentile(img, [1, 99.5])
+    mid = img[12, 20]
+    assert out[12, 20] == pytest.approx((mid - lo) / (hi - lo), rel=1e-6)
+    assert np.all(plots.display_range(np.full((4, 4), 7.0)) == 0.0)  # a flat crop: no division by zero
