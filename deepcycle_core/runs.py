@@ -145,6 +145,20 @@ class RunDir:
             raise ValueError(f"unknown stage {stage!r}; stages with a folder: train, {', '.join(folders)}")
         return folder / self.STAMP_NAME
 
+    # -- describe/ --------------------------------------------------------------------------------
+    @property
+    def describe(self) -> Path:
+        """Every validation method's descriptors (``describe/<method>/``, deepcycle_core.describe)."""
+        return self.root / "describe"
+
+    def describe_dir(self, method: str) -> Path:
+        """``describe/<method>/``: one method's descriptors and the stamp of what they were made from."""
+        return self.describe / method
+
+    def method_descriptors(self, method: str) -> Path:
+        """``describe/<method>/descriptors.parquet``: the descriptors the validation reads for ``method``."""
+        return self.describe_dir(method) / self.DESCRIPTORS_NAME
+
 
 def run_dir(profile: str, root: str | os.PathLike | None = None) -> RunDir:
     """``data/runs/<profile>`` under the project root (created if missing)."""
