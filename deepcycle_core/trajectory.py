@@ -670,13 +670,25 @@ def _atomic_write(path: Path, write) -> None:
             tmp.unlink()
 
 
-def read_descriptors(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """cell_id and the (n, k) descriptor matrix (columns d0..d{k-1}) of an embed/descriptors.parquet."""
+def descriptor_columns(columns: Any) -> list[str]:
+    """The network's descriptor columns ``d0, d1, ...`` among ``columns``, in index order.
+
+    The one rule for telling descriptors from the other columns of a descriptor table (``cell_id``,
+    pooled features ``f0..``): every reader of ``embed/descriptors.parquet`` uses it, so they agree.
+    """
+    return sorted((str(c) for c in columns if str(c)[:1] == "d" and str(c)[1:].isdigit()), key=lambda c: int(c[1:]))
+
+
+def read_descriptor_matrix(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """cell_id and the (n, k) descriptor matrix (columns d0..d{k-1}) of an embed/descriptors.parquet.
+
+    (The table itself, as a DataFrame, is :func:`deepcycle_core.embed.read_descriptors`.)
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no descriptors (run `deepcycle embed` first)")
     df = pd.read_parquet(path)
-    cols = sorted((c for c in df.columns if c[:1] == "d" and c[1:].isdigit()), key=lambda c: int(c[1:]))
+    cols = descriptor_columns(df.columns)
     if "cell_id" not in df.columns or len(cols) < 2:
         raise ValueError(f"{path}: needs columns cell_id, d0, d1, ...; has {list(df.columns)}")
     X = df[cols].to_numpy(dtype=float)
@@ -717,7 +729,7 @@ def run_trajectory(
 
     run = run if isinstance(run, RunDir) else RunDir(Path(run))
     dpath = Path(descriptors_path) if descriptors_path is not None else run.descriptors
-    cell_id, X = read_descriptors(dpath)
+    cell_id, X = read_descriptor_matrix(dpath)
     memo: dict = {}  # digests shared by the check and the stamp: every input is hashed once
     check_trajectory_inputs(run, dpath, memo=memo)
     cells = open_store(run.store).cells
