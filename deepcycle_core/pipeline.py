@@ -20,7 +20,6 @@ import ast
 import contextlib
 import difflib
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -118,7 +117,7 @@ def select_chapters(chapters: Sequence[Path], wanted: Sequence[str] | None) -> l
     return [c for c in chapters if c in keep]
 
 
-#: Always a valid key: :func:`run_book` injects the profile's name into every chapter.
+#: Always a valid key: :func:`run_book` sets it to the profile's name (each chapter declares it).
 ALWAYS_VALID = ("profile",)
 
 
@@ -150,6 +149,16 @@ def chapter_parameters(chapter: str | os.PathLike) -> list[str]:
                     if isinstance(sub, ast.Name) and sub.id not in names:
                         names.append(sub.id)
     return names
+
+
+def chapter_inputs(chapter: str | os.PathLike, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of ``params`` that ``chapter`` declares in its parameters cell, in ``params``' order.
+
+    Papermill injects exactly these: a chapter's injected cell then lists the parameters it uses (not
+    every key of the profile), and papermill's "unknown parameter" warning stays meaningful.
+    """
+    declared = set(chapter_parameters(chapter))
+    return {key: value for key, value in params.items() if key in declared}
 
 
 def book_parameters(root: str | os.PathLike | None = None) -> set[str]:
@@ -192,25 +201,6 @@ def parse_overrides(pairs: Sequence[Sequence[str]] | None) -> dict[str, Any]:
     return out
 
 
-class _DropUnknownParameterWarnings(logging.Filter):
-    # Every profile key is injected into every chapter (each chapter uses its stage's keys), so
-    # papermill's "Passed unknown parameter" warning is expected noise here; keys no chapter declares
-    # are refused before any chapter runs (check_parameters).
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Passed unknown parameter" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_papermill() -> Iterator[None]:
-    logger = logging.getLogger("papermill")
-    flt = _DropUnknownParameterWarnings()
-    logger.addFilter(flt)
-    try:
-        yield
-    finally:
-        logger.removeFilter(flt)
-
-
 @contextlib.contextmanager
 def _environ(**values: str) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
@@ -243,7 +233,7 @@ def _tidy(path: Path, root: Path) -> None:
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
-            # The rendered page folds papermill's cell of every profile value behind a toggle.
+            # The rendered page folds papermill's cell of the chapter's parameter values behind a toggle.
             cell.metadata["tags"] = [*tags, "hide-input"]
         cpm = cell.metadata.get("papermill")
         if cpm:
@@ -260,7 +250,7 @@ def _execute(chapter: Path, output: Path, params: dict[str, Any], root: Path, pr
     output.parent.mkdir(parents=True, exist_ok=True)
     rel = chapter.relative_to(root).as_posix() if chapter.is_relative_to(root) else str(chapter)
     try:
-        with _quiet_papermill(), _environ(DEEPCYCLE_ROOT=str(root)):
+        with _environ(DEEPCYCLE_ROOT=str(root)):
             pm.execute_notebook(
                 str(chapter),
                 str(output),
@@ -300,6 +290,7 @@ def run_book(
 
     ``chapters`` limits the run to some chapters (they still run in book order, reading what earlier
     chapters left in the run folder). ``overrides`` replace single profile values (``-p NAME VALUE``).
+    Each chapter is given only the values its parameters cell declares (:func:`chapter_inputs`).
     With ``build`` the book is then rendered with Jupyter Book. A profile or override key no chapter
     declares raises :class:`ParameterError` before anything runs; a failing chapter raises
     :class:`ChapterError` and stops the run.
@@ -321,7 +312,7 @@ def run_book(
         if progress:
             print(f"[{i}/{len(todo)}] {chapter.stem}: running under profile {profile!r}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        _execute(chapter, output, params, root, progress)
+        _execute(chapter, output, chapter_inputs(chapter, params), root, progress)
         _tidy(output, root)
         final = output
         if profile == BOOK_PROFILE:

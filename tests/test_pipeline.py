@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import logging
 from pathlib import Path
 
 import nbformat
@@ -168,3 +170,35 @@ def test_the_books_profiles_name_only_declared_parameters() -> None:
         assert runs.load_profile(profile, root=root)
     known = pipeline.book_parameters(root)
     assert {"train_epochs", "sim_cells", "val_methods", "profile", "seed"} <= known
+
+
+def _injected(path: Path) -> dict[str, object]:
+    """The names and values papermill's injected parameters cell of an executed chapter assigns, in order."""
+    cells = json.loads(path.read_text())["cells"]
+    (cell,) = [c for c in cells if "injected-parameters" in c["metadata"].get("tags", [])]
+    tree = ast.parse("".join(cell["source"]))
+    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body}
+
+
+def test_each_chapter_is_given_only_the_parameters_it_declares(book: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The smoke profile sets other_key, which only 01_first declares.
+    with caplog.at_level(logging.INFO, logger="papermill"):
+        pipeline.run_book("smoke", root=book, progress=False)
+    out = book / "data" / "runs" / "smoke" / "notebooks"
+    assert _injected(out / "02_second.ipynb") == {"profile": "smoke", "seed": 1, "scale": 5}
+    assert _injected(out / "01_first.ipynb") == {"profile": "smoke", "seed": 1, "scale": 5, "other_key": 1}
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("papermill")]
+    assert any("Input Notebook" in m for m in messages)  # papermill's log was captured ...
+    assert not any("Passed unknown parameter" in m for m in messages)  # ... and it saw no undeclared key
+    assert pipeline.chapter_inputs(book / "book" / "02_second.ipynb", {"other_key": 1, "scale": 2, "profile": "x"}) == {
+        "scale": 2, "profile": "x"}
+
+
+def test_the_books_chapters_declare_the_profile_and_get_their_own_keys() -> None:
+    root = Path(__file__).resolve().parents[1]
+    params = runs.load_profile(pipeline.BOOK_PROFILE, root=root)
+    for chapter in pipeline.toc_chapters(root):
+        declared = pipeline.chapter_parameters(chapter)
+        assert set(pipeline.ALWAYS_VALID) <= set(declared), chapter.name  # run_book's profile name reaches it
+        given = pipeline.chapter_inputs(chapter, params)
+        assert set(given) <= set(declared) and len(given) < len(params), chapter.name
