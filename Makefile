@@ -1,7 +1,9 @@
 # DeepCycle Book: two commands.
 #   make book   build the environment, run every chapter under book/params/default.yaml, render _build/html
 #   make test   unit tests + nbval of the committed chapters + the headless-browser check of the rendered book
-# Pins live in requirements.txt only; pyproject.toml reads them, so `pip install -e .` installs exactly those.
+# Pins live in the requirements files only (requirements.txt: the package; requirements-book.txt and
+# requirements-test.txt: its book and test extras); pyproject.toml reads them, so
+# `pip install -e '.[book,test]'` installs exactly those.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -23,10 +25,12 @@ help:
 	@echo "make clean    remove _build and the vendored JavaScript; make distclean also removes .venv and data/runs"
 
 # The environment: created once, re-installed only when the pins or the packaging change.
+# The package with its book extra (papermill, jupyter-book, ...) and test extra (pytest, nbval).
+REQUIREMENTS := requirements.txt requirements-book.txt requirements-test.txt
 venv: $(STAMP)
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(REQUIREMENTS) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e '.[book,test]'
 	@touch $@
 
 book: run html

@@ -19,6 +19,7 @@ import argparse
 import ast
 import contextlib
 import difflib
+import importlib.util
 import json
 import os
 import shutil
@@ -40,6 +41,32 @@ BOOK_PROFILE = "default"
 class ParameterError(ValueError):
     """A profile or override names a parameter no chapter declares; the message names the key and the
     nearest valid ones."""
+
+
+class MissingBookExtra(RuntimeError):
+    """A tool of the package's ``book`` extra is not installed; the message says how to install it."""
+
+
+#: The package extra (requirements-book.txt) with what running and rendering the chapters needs.
+BOOK_EXTRA = "book"
+#: The modules ``deepcycle run`` executes the chapters with (the kernel runs in this environment).
+RUN_MODULES = ("papermill", "ipykernel")
+
+
+def require_book_extra(modules: Sequence[str] = RUN_MODULES, what: str = "deepcycle run") -> None:
+    """Raise :class:`MissingBookExtra` naming the missing modules and the install command.
+
+    papermill, ipykernel and jupyter-book are not runtime dependencies of the package (its stages run
+    without them), so a plain ``pip install`` of the package lacks them; without this check the user
+    would see a bare ModuleNotFoundError from inside the first chapter's run.
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingBookExtra(
+            f"{what} needs {', '.join(missing)}, from the package's {BOOK_EXTRA!r} extra (requirements-book.txt): "
+            f"pip install -e '.[{BOOK_EXTRA}]' in the repository (`make venv` installs it), "
+            f"or pip install 'deepcycle-core[{BOOK_EXTRA}]'"
+        )
 
 
 class ChapterError(RuntimeError):
@@ -304,6 +331,8 @@ def run_book(
     todo = select_chapters(toc_chapters(root), chapters)
     if not todo and progress:
         print(f"{root / '_toc.yml'} lists no notebook chapters: nothing to run", file=sys.stderr)
+    if todo:
+        require_book_extra()
     out_dir = root / "data" / "runs" / profile / "notebooks"
 
     done: list[ChapterRun] = []
@@ -334,7 +363,11 @@ def build_book(root: str | os.PathLike | None = None, *, strict: bool = True, pr
     """
     root = Path(root) if root is not None else runs.repo_root()
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"), "build", str(root)]
+    found = str(exe) if exe.exists() else shutil.which("jupyter-book")
+    if found is None:
+        require_book_extra(("jupyter_book",), "building the book")
+        found = "jupyter-book"  # the module is there but its script is not on PATH: let the OS say so
+    cmd = [found, "build", str(root)]
     if strict:
         cmd += ["-W", "--keep-going"]
     result = subprocess.run(cmd, cwd=root, capture_output=not progress, text=True)

@@ -202,3 +202,18 @@ def test_the_books_chapters_declare_the_profile_and_get_their_own_keys() -> None
         assert set(pipeline.ALWAYS_VALID) <= set(declared), chapter.name  # run_book's profile name reaches it
         given = pipeline.chapter_inputs(chapter, params)
         assert set(given) <= set(declared) and len(given) < len(params), chapter.name
+
+
+def test_missing_book_extra_is_named_before_any_chapter_runs(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # papermill and ipykernel are the package's book extra, not runtime dependencies.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "papermill" else real(name, *a))
+    before = _untouched(book)
+    with pytest.raises(pipeline.MissingBookExtra, match=r"deepcycle run needs papermill, from the package's 'book' extra.*"
+                                                         r"pip install -e '\.\[book\]'"):
+        pipeline.run_book("default", root=book, progress=False)
+    assert not (book / "data").exists() and _untouched(book) == before
+    assert issubclass(pipeline.MissingBookExtra, RuntimeError)  # `deepcycle` prints it and exits 2
+    pipeline.require_book_extra(("json",))  # present: no error
