@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "MovieTooShort",
     "TrackTable",
     "TrackSteps",
     "MovieOrientation",
@@ -31,6 +32,11 @@ __all__ = [
 ]
 
 TWO_PI = 2.0 * np.pi
+
+
+class MovieTooShort(ValueError):
+    """The movie has too few tracks or divisions to orient the ring (a snapshot, or nearly): another
+    rule may orient it. Not raised when the tracks are there but the ring does not move with time."""
 
 
 def _wrap(d: np.ndarray) -> np.ndarray:
@@ -200,17 +206,17 @@ def orient_by_tracks(
     ``min_t`` standard errors from zero. Origin: the circular mean of the oriented positions of the
     daughter tracks' first cells (each track's earliest cell, if seen at most ``birth_window_h`` after
     its birth: a later one would pull the origin forward by its age). Raises
-    ValueError with the reason when the movie cannot orient the ring (too few tracks or births, or
-    no consistent direction: the ring does not move with time).
+    :class:`MovieTooShort` when the movie has too few tracks or births, and ValueError when the ring
+    does not move consistently with time along the tracks (no direction can be read: no clock).
     """
     raw = np.asarray(raw, dtype=float) % 1.0
     st = track_steps(raw, tracks, lag_h=lag_h)
     if len(st) == 0:
-        raise ValueError("no track has two positions about an hour apart: the movie cannot orient the ring")
+        raise MovieTooShort("no track has two positions about an hour apart: the movie cannot orient the ring")
     keys, inv = np.unique(st.track, return_inverse=True)
     per_track = np.bincount(inv, weights=st.step) / np.bincount(inv)
     if keys.size < min_tracks:
-        raise ValueError(f"only {keys.size} tracks with steps (need {min_tracks}): the movie cannot orient the ring")
+        raise MovieTooShort(f"only {keys.size} tracks with steps (need {min_tracks}): the movie cannot orient the ring")
     mean, se = float(per_track.mean()), float(per_track.std(ddof=1) / np.sqrt(keys.size))
     t_stat = mean / se if se > 0 else (np.inf if mean != 0 else 0.0)
     if not abs(t_stat) >= min_t:
@@ -222,7 +228,7 @@ def orient_by_tracks(
     forward = float(np.mean(np.sign(per_track) == direction))
     newborn = _first_frames_after_birth(tracks, birth_window_h)
     if newborn.size < min_births:
-        raise ValueError(
+        raise MovieTooShort(
             f"only {newborn.size} daughter tracks seen within {birth_window_h:g} h of their birth (need {min_births}): "
             "the movie shows too few divisions to place the origin"
         )

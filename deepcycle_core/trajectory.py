@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
 
@@ -426,10 +427,16 @@ class Ring:
         levels = np.linspace(0.0, 1.0, q.size)
         return np.interp(np.asarray(pseudotime, dtype=float), q, levels, left=0.0, right=1.0)
 
+    @property
+    def verdict(self) -> str:
+        """``clock``, ``folded`` or ``reversed`` as judged along the fitting tracks; ``unchecked`` without them."""
+        return str(self.info.get("quality", {}).get("verdict", "unchecked"))
+
     def hours(self, pseudotime: Any) -> np.ndarray:
-        """ERA hours since division, NaN when the ring has no doubling time."""
+        """ERA hours since division; NaN when the ring has no doubling time, or when the movie showed
+        that it is not a clock (folded or reversed): its positions are no time to calibrate."""
         p = np.asarray(pseudotime, dtype=float)
-        if self.T_hours is None:
+        if self.T_hours is None or self.verdict in ("folded", "reversed"):
             return np.full(p.shape, np.nan)
         return self.T_hours * era_age_fraction(self.era_fraction(p))
 
@@ -544,20 +551,49 @@ def fit_ring(
     T_hours: float | None = None,
     T_source: str | None = None,
     seed: int = 0,
+    tracks: TrackTable | None = None,
+    orientation: str = "auto",
 ) -> Ring:
     """Fit an oriented cycle ring to descriptors (n, d) of the fitting cells.
 
-    ``classes`` are the FUCCI classes 0..3 (−1 = unlabelled, ignored for orientation); without them the
-    network's own prediction (argmax of a 4-column descriptor) orients the ring. At most
-    ``max_fit_cells`` cells (a seeded random subset) are used for the curve, the orientation, the SOM
-    and the ERA population (200k cells pin quantiles to ~0.2 %). Raises ValueError with the reason
-    when no ring can be fitted.
+    Orientation (direction and origin), by ``orientation``:
+
+    * ``"movie"`` -- from ``tracks`` (:class:`~deepcycle_core.orientation.TrackTable` of the same
+      cells): time runs forward along the tracks, daughters' first frames mark division
+      (:func:`~deepcycle_core.orientation.orient_by_tracks`); the rule for any data set that comes
+      from a time-lapse, whatever its FUCCI dynamics;
+    * ``"fucci"`` -- from the FUCCI classes 0..3 (−1 = unlabelled; without ``classes`` the network's
+      own prediction, argmax of a 4-column descriptor): the rule for snapshot data;
+    * ``"auto"`` -- the movie when ``tracks`` hold enough tracks and births, else the FUCCI classes.
+
+    With ``tracks`` the oriented ring is also judged along them (:func:`ring_quality`): its verdict
+    (clock, folded, reversed) is in ``info["quality"]``, and a ring that is not a clock gives no hours.
+    A ring whose positions do not move consistently along the tracks raises ValueError: the movie
+    shows it is no clock, and no other rule may orient it. At most ``max_fit_cells`` cells (a seeded
+    random subset) are used for the curve, the SOM and the ERA population (200k cells pin quantiles to
+    ~0.2 %); the movie rule reads every fitting cell. Raises ValueError with the reason when no ring
+    can be fitted.
     """
+    if orientation not in ("auto", "movie", "fucci"):
+        raise ValueError(f"orientation must be 'auto', 'movie' or 'fucci', got {orientation!r}")
     X = _check_descriptors(descriptors)
     n, d = X.shape
     if n < min_cells:
         raise ValueError(f"only {n} cells to fit the ring, at least {min_cells} are needed")
-    if classes is None:
+    if tracks is not None and len(tracks) != n:
+        raise ValueError(f"{n} descriptor rows but {len(tracks)} track entries")
+    if orientation == "movie" and tracks is None:
+        raise ValueError("orientation 'movie' needs the cells' tracks")
+    if orientation == "fucci":
+        tracks_for_orientation = None
+    else:
+        tracks_for_orientation = tracks
+    if classes is None and (tracks_for_orientation is None and d != 4):
+        raise ValueError(f"without FUCCI classes or tracks the ring is oriented by argmax of 4 class scores; got {d} columns")
+    if classes is None and d != 4:
+        classes = np.full(n, -1, dtype=np.int64)
+        class_source = "none"
+    elif classes is None:
         if d != 4:
             raise ValueError(f"without FUCCI classes the ring is oriented by argmax of 4 class scores; got {d} columns")
         classes = np.argmax(X, axis=1)
@@ -586,7 +622,19 @@ def fit_ring(
     xs, cs = xy[fit_idx], classes[fit_idx]
     curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
     raw, _ = project_to_curve(xs, curve_raw)
-    ori = orient(raw, cs, min_class_cells=min_class_cells)
+    movie_note = ""
+    ori: Orientation | MovieOrientation
+    if tracks_for_orientation is not None:
+        raw_all = raw if fit_idx.size == n else project_to_curve(xy, curve_raw)[0]
+        try:
+            ori = orient_by_tracks(raw_all, tracks_for_orientation)
+        except MovieTooShort as exc:
+            if orientation == "movie":
+                raise
+            movie_note = f"the movie could not orient the ring ({exc}); FUCCI classes used"
+            ori = orient(raw, cs, min_class_cells=min_class_cells)
+    else:
+        ori = orient(raw, cs, min_class_cells=min_class_cells)
     # re-index the curve: vertex 0 at the origin, vertices in forward order
     if ori.direction == 1:
         curve, start = curve_raw, ori.origin
@@ -596,12 +644,16 @@ def fit_ring(
     pt, _ = project_to_curve(xs, curve)
     # the paper's variant, oriented by the same rule on its node angle
     nodes = fit_ring_som(xs[:: max(1, len(xs) // 50_000)], som_nodes)  # 30 nodes need no more cells
-    node_raw = som_nodes_of(xs, nodes) / som_nodes
-    som_ori = orient(node_raw, cs, min_class_cells=min_class_cells)
-    # node that follows the origin becomes node 0
-    k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
-        np.floor(som_ori.origin * som_nodes + 1e-9)
-    ) % som_nodes
+    if isinstance(ori, MovieOrientation):  # the same rule on the node positions of every fitting cell
+        som_ori = orient_by_tracks(som_nodes_of(xy, nodes) / som_nodes, tracks_for_orientation)
+    else:
+        som_ori = orient(som_nodes_of(xs, nodes) / som_nodes, cs, min_class_cells=min_class_cells)
+    if isinstance(som_ori, MovieOrientation):  # the node where daughters start becomes node 0
+        k0 = int(np.round(som_ori.origin * som_nodes)) % som_nodes
+    else:  # node that follows the origin (a class boundary between nodes) becomes node 0
+        k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
+            np.floor(som_ori.origin * som_nodes + 1e-9)
+        ) % som_nodes
     order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
     nodes = nodes[order]
     levels = np.linspace(0.0, 1.0, 1001)
@@ -616,20 +668,16 @@ def fit_ring(
         "n_harmonics": int(n_harmonics),
         "smoothing": float(smoothing),
         "curve_fit": {k: v for k, v in diag.items() if k != "msd_history"},
-        "orientation_classes": class_source,
-        "direction_rule": "red-high behind / green-high ahead of the both-high (G1/S) peak",
-        "origin_rule": "green-high -> low/low step of class fractions, refined by the best split",
-        "direction_score": round(ori.direction_score, 4),
-        "division_score": round(ori.division_score, 4),
-        "g1s_pseudotime": round(ori.g1s, 4),
-        "class_mean_pseudotime": {CLASS_NAMES[c]: round(v, 4) for c, v in ori.class_means.items()},
-        "som": {
-            "n_nodes": int(som_nodes),
-            "direction_score": round(som_ori.direction_score, 4),
-            "division_score": round(som_ori.division_score, 4),
-        },
+        **_orientation_info(ori, class_source, movie_note),
+        "som": {"n_nodes": int(som_nodes), **_orientation_scores(som_ori)},
         "seed": int(seed),
     }
+    if tracks is not None:  # is the oriented ring a clock along the fitting tracks?
+        pt_all = pt if fit_idx.size == n else project_to_curve(xy, curve)[0]
+        try:
+            info["quality"] = ring_quality(pt_all, tracks).to_dict()
+        except ValueError as exc:
+            info["quality"] = {"verdict": "unchecked", "reason": str(exc)}
     ring = Ring(
         center=center,
         scale=scale,
@@ -642,6 +690,37 @@ def fit_ring(
     if T_hours is not None:
         ring = ring.with_doubling_time(T_hours, T_source or "given by the user")
     return ring
+
+
+def _orientation_scores(ori: Orientation | MovieOrientation) -> dict[str, Any]:
+    """The evidence behind an orientation, by rule."""
+    if isinstance(ori, MovieOrientation):
+        return {"forward_tracks": round(ori.forward_tracks, 4), "direction_t": round(ori.t_stat, 2),
+                "n_tracks": ori.n_tracks, "n_births": ori.n_births, "birth_spread": round(ori.birth_spread, 4)}
+    return {"direction_score": round(ori.direction_score, 4), "division_score": round(ori.division_score, 4)}
+
+
+def _orientation_info(ori: Orientation | MovieOrientation, class_source: str, note: str) -> dict[str, Any]:
+    """What ring.json says about how the ring was oriented."""
+    if isinstance(ori, MovieOrientation):
+        out: dict[str, Any] = {
+            "orientation": "movie",
+            "direction_rule": "time runs forward along the fitting tracks (mean step over an hour)",
+            "origin_rule": "circular mean position of the daughter tracks' first cells (division)",
+        }
+    else:
+        out = {
+            "orientation": "fucci",
+            "orientation_classes": class_source,
+            "direction_rule": "red-high behind / green-high ahead of the both-high (G1/S) peak",
+            "origin_rule": "green-high -> low/low step of class fractions, refined by the best split",
+            "g1s_pseudotime": round(ori.g1s, 4),
+            "class_mean_pseudotime": {CLASS_NAMES[c]: round(v, 4) for c, v in ori.class_means.items()},
+        }
+    out.update(_orientation_scores(ori))
+    if note:
+        out["orientation_note"] = note
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,13 +790,16 @@ def run_trajectory(
     max_fit_cells: int = 200_000,
     use_labels: bool = True,
     seed: int = 0,
+    orientation: str = "auto",
 ) -> tuple[pd.DataFrame, Ring]:
     """The trajectory stage: fit the ring on non-held-out cells, apply it to every cell, write outputs.
 
     Reads ``embed/descriptors.parquet`` (or ``descriptors_path``), the store's cell table and, if present,
     ``train/split.parquet``; writes ``trajectory/trajectory.parquet`` (cell_id, x2d, y2d, angle,
     pseudotime, hours, som_node) and ``trajectory/ring.json``, each atomically. T for the hours is
-    ``T_hours`` when given, else the doubling time of the store's cell counts per frame.
+    ``T_hours`` when given, else the doubling time of the store's cell counts per frame. The ring is
+    oriented by the fitting cells' tracks when the store has them (``orientation="auto"``; see
+    :func:`fit_ring`) and judged along them (``ring.verdict``).
 
     Before fitting it refuses stale inputs (:class:`deepcycle_core.fingerprint.StaleInputError`): the
     descriptors must have been embedded from the current store with the current ``train/best.pt``,
@@ -753,11 +835,16 @@ def run_trajectory(
         lab = info["class"].to_numpy(dtype=np.int64)
         if (lab[fit_mask] >= 0).any():
             classes = lab[fit_mask]
-    if classes is None and X.shape[1] != 4:
-        raise ValueError(f"{dpath}: no FUCCI class labels in the store and descriptors are not 4 class scores")
+    tracks = None
+    if {"track_id", "frame", "time_h"} <= set(info.columns):
+        tracks = TrackTable.from_cells(info.reset_index()[fit_mask])
+    if classes is None and X.shape[1] != 4 and (tracks is None or orientation == "fucci"):
+        raise ValueError(f"{dpath}: no FUCCI class labels or tracks in the store and descriptors are not 4 class scores")
     ring = fit_ring(
         X[fit_mask],
         classes,
+        tracks=tracks,
+        orientation=orientation,
         whiten=whiten,
         n_harmonics=n_harmonics,
         smoothing=smoothing,
@@ -786,7 +873,7 @@ def run_trajectory(
     ring_path = ring.save(tdir / RunDir.RING_NAME)
     params = {"T_hours": T_hours, "whiten": bool(whiten), "n_harmonics": int(n_harmonics),
               "smoothing": float(smoothing), "som_nodes": int(som_nodes), "max_fit_cells": int(max_fit_cells),
-              "use_labels": bool(use_labels), "seed": int(seed)}
+              "use_labels": bool(use_labels), "seed": int(seed), "orientation": orientation}
     write_stamp(tdir, stage="trajectory", outputs=[table, ring_path],
                 inputs={"store": run.store, "descriptors": dpath, "split": split_path}, params=params,
                 command=refresh_command(run, descriptors_path, params), root=run.root, memo=memo)
@@ -805,7 +892,8 @@ def refresh_command(run: RunDir, descriptors_path: str | os.PathLike | None, par
     if params.get("whiten"):
         cmd.append("--whiten")
     flags = {"n_harmonics": ("--harmonics", 6), "smoothing": ("--smoothing", 1e-2), "som_nodes": ("--som-nodes", 30),
-             "max_fit_cells": ("--max-fit-cells", 200_000), "seed": ("--seed", 0)}
+             "max_fit_cells": ("--max-fit-cells", 200_000), "seed": ("--seed", 0),
+             "orientation": ("--orientation", "auto")}
     for key, (flag, default) in flags.items():
         if key in params and params[key] != default:
             cmd += [flag, repr(params[key])]
@@ -825,6 +913,9 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--som-nodes", type=int, default=30, help="nodes of the paper's ring SOM")
     p.add_argument("--max-fit-cells", type=int, default=200_000, help="fit on at most this many cells (seeded subset)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--orientation", choices=("auto", "movie", "fucci"), default="auto",
+                   help="direction and origin from the movie's tracks (movie), the FUCCI classes (fucci, for "
+                        "snapshots) or the movie when it has enough tracks and births (auto)")
     p.set_defaults(func=_cli_trajectory)
 
 
@@ -839,7 +930,10 @@ def _cli_trajectory(args: argparse.Namespace) -> int:
         som_nodes=args.som_nodes,
         max_fit_cells=args.max_fit_cells,
         seed=args.seed,
+        orientation=args.orientation,
     )
     T = "n/a" if ring.T_hours is None else f"{ring.T_hours:.3g} h"
     print(f"trajectory: {len(out)} cells on the ring ({ring.info['n_cells']} fitted); T = {T} ({ring.T_source})")
+    print(f"oriented by the {ring.info.get('orientation')} rule; verdict along the fitting tracks: {ring.verdict}"
+          + (f" -- {ring.info['quality'].get('reason')}" if ring.info.get("quality", {}).get("reason") else ""))
     return 0

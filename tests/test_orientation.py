@@ -124,3 +124,48 @@ def test_a_reversed_orientation_is_reported():
     tt = TrackTable.from_cells(cells)
     q = ring_quality((1.0 - raw) % 1.0, tt)
     assert q.verdict == "reversed" and q.median_spearman < -0.9
+
+
+# ------------------------------------------------------------------------------------------------
+# the ring fit of the trajectory stage, oriented by the movie
+# ------------------------------------------------------------------------------------------------
+def _descriptors(pos: np.ndarray, seed: int = 0) -> np.ndarray:
+    """2-D descriptors on a circle at the given ring positions (turns), with a little noise."""
+    rng = np.random.default_rng(seed)
+    ang = 2 * np.pi * pos
+    return np.column_stack([np.cos(ang), np.sin(ang)]) + rng.normal(0, 0.02, (len(pos), 2))
+
+
+def test_fit_ring_orients_by_the_movie_and_judges_the_clock():
+    from deepcycle_core.trajectory import fit_ring
+
+    raw, cells = _movie(lambda a: 0.4 - a, n_tracks=120)  # runs the "wrong" way from an arbitrary point
+    ring = fit_ring(_descriptors(raw), tracks=TrackTable.from_cells(cells), T_hours=24.0)
+    assert ring.info["orientation"] == "movie" and ring.verdict == "clock"
+    p = ring.transform(_descriptors(raw, seed=1))["pseudotime"].to_numpy()
+    err = np.abs(((p - cells["true_age"].to_numpy()) + 0.5) % 1.0 - 0.5)
+    assert err.mean() < 0.03
+    assert np.isfinite(ring.hours(p)).all()
+
+
+def test_fit_ring_gives_no_hours_for_a_folded_ring():
+    from deepcycle_core.trajectory import fit_ring
+
+    raw, cells = _movie(lambda a: np.interp(a, [0.0, 0.7, 1.0], [0.0, 0.8, 0.55]), n_tracks=120)
+    ring = fit_ring(_descriptors(raw), tracks=TrackTable.from_cells(cells), T_hours=24.0)
+    assert ring.verdict == "folded" and "backwards" in ring.info["quality"]["reason"]
+    assert np.isnan(ring.hours(np.array([0.1, 0.5]))).all()
+
+
+def test_fit_ring_falls_back_to_fucci_classes_without_enough_movie():
+    """A snapshot-like table (no births seen): the FUCCI classes orient the ring, and it says so."""
+    from deepcycle_core.trajectory import fit_ring
+
+    raw, cells = _movie(lambda a: a, n_tracks=120)
+    cells["birth_frame"] = -1
+    a = cells["true_age"].to_numpy()
+    classes = np.select([a < 0.1, a < 0.35, a < 0.45], [0, 1, 3], 2)
+    ring = fit_ring(_descriptors(raw), classes, tracks=TrackTable.from_cells(cells))
+    assert ring.info["orientation"] == "fucci" and "could not orient" in ring.info["orientation_note"]
+    with pytest.raises(ValueError, match="too few divisions"):
+        fit_ring(_descriptors(raw), classes, tracks=TrackTable.from_cells(cells), orientation="movie")
