@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from .normalise import frame_norm, normalise_crops
 from .store import CROP_SIZE, CellStore
 
 #: Names of the hand-made feature columns, in order.
@@ -57,19 +58,15 @@ def normalise(
 ) -> np.ndarray:
     """The network's input normalisation (``(x − frame median) / frame std`` per channel), as numpy.
 
-    Uses :mod:`deepcycle_core.dataset` so the baseline sees exactly what the network sees. ``stats``:
+    Uses :mod:`deepcycle_core.normalise` so the baseline sees exactly what the network sees. ``stats``:
     the store's per-cell ``frame_norm`` of all channels, to compute once for many chunks.
     """
-    from .dataset import normalise_crops
-
     med, std = stats if stats is not None else frame_stats(store)
-    return normalise_crops(crops, med[cell_ids], std[cell_ids]).numpy()
+    return normalise_crops(crops, med[cell_ids], std[cell_ids])
 
 
 def frame_stats(store: CellStore) -> tuple[np.ndarray, np.ndarray]:
     """Per-cell frame (median, std) of every channel of the store, (n_cells, C) each."""
-    from .dataset import frame_norm
-
     return frame_norm(store, range(len(store.channels)))
 
 

@@ -1,8 +1,7 @@
 """From the cell store to normalised, augmented training batches, streamed chunk by chunk.
 
-* Normalisation as in the paper: every channel of every crop becomes ``(x - frame median) / frame
-  std`` using the statistics of the whole frame the crop was cut from (``CellStore.frame_stats``), so
-  bleaching and illumination drift between frames do not leak into the classes.
+* Which channels and how they are normalised (per-frame median and std, as in the paper) is the
+  network's input contract, shared with inference: :mod:`deepcycle_core.normalise` (torch-free).
 * The split (:mod:`deepcycle_core.split`) is BY TRACK and BY LINEAGE: every full-cycle track is held
   out, its mother and daughters are excluded, the rest is split by track into train / val.
 * Batches are read in store chunks: an epoch's order is shuffled chunk-group by chunk-group, so the
@@ -23,56 +22,24 @@ import torch
 import zarr
 from torch.utils.data import IterableDataset, get_worker_info
 
+from .normalise import MODES, frame_norm, mode_channels  # noqa: F401  (the input contract: normalise.py)
+from .normalise import normalise_crops as _normalise_np
 from .split import SPLITS, make_split, read_split, write_split  # noqa: F401  (the split is a data contract: split.py)
-from .store import CROPS_NAME, CellStore, StoreError
+from .store import CROPS_NAME, CellStore
 
-#: Training modes -> the channel roles the network sees, in this order.
-MODES: dict[str, tuple[str, ...]] = {
-    "both": ("nuclear", "brightfield"),
-    "bf_only": ("brightfield",),
-    "nuclear_only": ("nuclear",),
-}
-
-
-def mode_channels(store: CellStore, mode: str) -> list[int]:
-    """Store channel indices the network reads in ``mode`` (raises naming the store if one is missing)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose from {sorted(MODES)}")
-    return [store.channel_index(role) for role in MODES[mode]]
-
-
-def frame_norm(store: CellStore, channels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cell, per-channel frame (median, std), each float32 (n_cells, len(channels))."""
-    meds, stds = [], []
-    for ci in channels:
-        name = store.channels[ci]
-        med, std = store.frame_stats(name)
-        bad = ~np.isfinite(med) | ~np.isfinite(std) | (std <= 0)
-        if bad.any():
-            raise StoreError(
-                f"{store.path / 'frames.parquet'}: channel {name!r} has {int(bad.sum())} cell(s) whose frame "
-                "median/std is missing, not finite or std <= 0; cannot normalise"
-            )
-        meds.append(med)
-        stds.append(std)
-    return np.stack(meds, 1).astype(np.float32), np.stack(stds, 1).astype(np.float32)
+__all__ = [
+    "MODES", "SPLITS", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample",
+    "frame_norm", "make_split", "mode_channels", "normalise_crops", "read_split", "write_split",
+]
 
 
 def normalise_crops(crops: np.ndarray | torch.Tensor, med: np.ndarray, std: np.ndarray) -> torch.Tensor:
-    """The network input: ``(crops - med) / std`` as a float32 tensor (n, C, 48, 48).
+    """:func:`deepcycle_core.normalise.normalise_crops` as a float32 tensor, for torch callers.
 
-    ``crops``: uint16 (or any numeric) array (n, C, 48, 48) holding only the network channels in the
-    model's order; ``med``/``std``: (n, C) per-cell frame statistics of those channels (from
-    :func:`frame_norm`), or (C,) to use one value per channel.
+    The rule itself is a torch-free data contract (:mod:`deepcycle_core.normalise`); this wrapper only
+    changes the container, and its name is the one checkpoints record (``NORMALISATION``).
     """
-    x = torch.as_tensor(np.asarray(crops, dtype=np.float32))
-    if x.ndim != 4:
-        raise ValueError(f"crops must be (n, C, H, W), got shape {tuple(x.shape)}")
-    m = torch.as_tensor(np.asarray(med, dtype=np.float32))
-    s = torch.as_tensor(np.asarray(std, dtype=np.float32))
-    if m.ndim == 1:
-        m, s = m[None], s[None]
-    return (x - m[:, :, None, None]) / s[:, :, None, None]
+    return torch.from_numpy(_normalise_np(crops, med, std))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,7 +183,7 @@ class CellBatches(IterableDataset):
                 sel = idx_chunk == c
                 raw[sel] = cache[c][idx[sel] - c * self.chunk_cells]
             self.max_cached_chunks = max(self.max_cached_chunks, len(cache))
-            x = normalise_crops(raw, self.med[idx], self.std[idx]).numpy()
+            x = _normalise_np(raw, self.med[idx], self.std[idx])
             if self.augment:
                 rng = np.random.default_rng([int(self.seed), int(self.epoch), int(b), 3])
                 x = dihedral(x, rng.integers(0, 8, size=len(idx)))

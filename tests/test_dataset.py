@@ -3,56 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from builders import make_tiny_store
 from torch.utils.data import DataLoader
 
 from deepcycle_core import dataset as D
-from deepcycle_core.store import StoreWriter, open_store
-
-
-def make_tiny_store(path, n_tracks=16, frames=12, seed=0, chunk_cells=32, n_full=3, labels=None):
-    """A small learnable store: the class sets the nucleus size (Hoechst) and a halo (brightfield).
-
-    Each frame has its own background level (the per-frame normalisation must remove it). The first
-    ``n_full`` tracks are full-cycle tracks.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:48, :48]
-    r2 = (yy - 24.0) ** 2 + (xx - 24.0) ** 2
-    rows, crops = [], []
-    for t in range(n_tracks):
-        for f in range(frames):
-            cls = int(rng.integers(0, 4)) if labels is None else int(labels[len(rows)])
-            bg = 500.0 + 40.0 * f
-            nuc = bg + 800.0 * np.exp(-r2 / (2 * (3 + 2 * (cls % 2)) ** 2))
-            bf = bg + 300.0 * (cls >= 2) * np.exp(-((np.sqrt(r2) - 12) ** 2) / 8.0)
-            img = np.stack([nuc, bf]) + rng.normal(0, 30, (2, 48, 48))
-            crops.append(np.clip(img, 0, 65535).astype(np.uint16))
-            rows.append(
-                dict(
-                    track_id=t, parent_track_id=-1, frame=f, time_h=f / 6, x=10.0 + t, y=20.0, field=t % 2,
-                    birth_frame=0 if t < n_full else -1, division_frame=frames - 1 if t < n_full else -1,
-                    full_cycle=t < n_full, fucci_red=float(cls), fucci_green=float(cls), **{"class": cls},
-                )
-            )
-    frames_df = pd.DataFrame(
-        [
-            {"field": fld, "frame": f, "hoechst_median": 500.0 + 40.0 * f, "hoechst_std": 100.0,
-             "brightfield_median": 500.0 + 40.0 * f, "brightfield_std": 50.0}
-            for fld in (0, 1) for f in range(frames)
-        ]
-    )
-    with StoreWriter(
-        path,
-        channels=[("hoechst", "nuclear"), ("brightfield", "brightfield")],
-        meta={"frame_interval_min": 10, "pixel_size_um": 0.5, "provenance": {"source": "test"}},
-        chunk_cells=chunk_cells,
-    ) as w:
-        w.append(np.stack(crops), pd.DataFrame(rows))
-        w.set_frames(frames_df)
-    return open_store(path)
+from deepcycle_core import normalise as N
 
 
 @pytest.fixture(scope="module")
@@ -64,23 +21,41 @@ def test_normalise_crops_formula():
     crops = np.arange(2 * 2 * 48 * 48, dtype=np.uint16).reshape(2, 2, 48, 48)
     med = np.array([[10, 20], [30, 40]], np.float32)
     std = np.array([[2, 4], [5, 10]], np.float32)
+    x = N.normalise_crops(crops, med, std)
+    assert x.dtype == np.float32 and x.shape == (2, 2, 48, 48)
+    np.testing.assert_allclose(x[1, 0], (crops[1, 0].astype(np.float32) - 30) / 5)
+    x1 = N.normalise_crops(crops, med[0], std[0])  # one value per channel
+    np.testing.assert_allclose(x1[1, 1], (crops[1, 1].astype(np.float32) - 20) / 4)
+    with pytest.raises(ValueError, match=r"\(n, C, H, W\)"):
+        N.normalise_crops(crops[0], med[0], std[0])
+
+
+def test_torch_wrapper_is_the_numpy_rule_bit_for_bit():
+    """dataset.normalise_crops (the name checkpoints record) only changes the container: same bits as
+    the torch-free rule and as the torch arithmetic it replaced, on awkward values."""
+    rng = np.random.default_rng(1)
+    crops = rng.integers(0, 65535, (16, 2, 48, 48)).astype(np.uint16)
+    med = rng.uniform(0, 3000, (16, 2)).astype(np.float32)
+    std = rng.uniform(0.1, 700, (16, 2)).astype(np.float32)
     x = D.normalise_crops(crops, med, std)
-    assert x.dtype == torch.float32 and x.shape == (2, 2, 48, 48)
-    assert torch.allclose(x[1, 0], (torch.tensor(crops[1, 0], dtype=torch.float32) - 30) / 5)
-    x1 = D.normalise_crops(crops, med[0], std[0])  # one value per channel
-    assert torch.allclose(x1[1, 1], (torch.tensor(crops[1, 1], dtype=torch.float32) - 20) / 4)
+    assert x.dtype == torch.float32 and x.shape == (16, 2, 48, 48)
+    np.testing.assert_array_equal(x.numpy(), N.normalise_crops(crops, med, std))
+    t = torch.as_tensor(crops.astype(np.float32))
+    ref = (t - torch.as_tensor(med)[:, :, None, None]) / torch.as_tensor(std)[:, :, None, None]
+    assert torch.equal(x, ref)
+    np.testing.assert_array_equal(N.normalise_crops(torch.as_tensor(crops), med, std), x.numpy())  # a tensor in
 
 
 def test_frame_norm_and_modes(store):
-    assert D.mode_channels(store, "both") == [0, 1]
-    assert D.mode_channels(store, "bf_only") == [1]
-    assert D.mode_channels(store, "nuclear_only") == [0]
-    med, std = D.frame_norm(store, [1, 0])
+    assert N.mode_channels(store, "both") == [0, 1]
+    assert N.mode_channels(store, "bf_only") == [1]
+    assert N.mode_channels(store, "nuclear_only") == [0]
+    med, std = N.frame_norm(store, [1, 0])
     assert med.shape == (store.n_cells, 2)
     np.testing.assert_allclose(med[:, 0], 500 + 40 * store.cells["frame"].to_numpy())
     np.testing.assert_allclose(std[:, 1], 100.0)
     with pytest.raises(ValueError, match="unknown mode"):
-        D.mode_channels(store, "fucci_only")
+        N.mode_channels(store, "fucci_only")
 
 
 def test_split_by_track_with_heldout_full_cycles(store):
