@@ -160,6 +160,23 @@ class RunDir:
         return self.describe_dir(method) / self.DESCRIPTORS_NAME
 
 
+def resolve_run(run_or_store: str | os.PathLike | RunDir) -> tuple[Path, RunDir | None]:
+    """(cell store, run folder) of a run folder holding ``store/``, or (store, None) of a bare store.
+
+    Every stage that accepts either goes through this one rule, so what counts as a run folder cannot
+    drift between stages. A folder is a store when it holds ``meta.json``; a run folder when its
+    ``store/`` does. The caller decides what a bare store's defaults are (its stage's outputs have
+    no run folder to go to).
+    """
+    root = Path(run_or_store.root if isinstance(run_or_store, RunDir) else run_or_store)
+    if (root / "meta.json").is_file():
+        return root, None
+    run = RunDir(root)
+    if not (run.store / "meta.json").is_file():
+        raise FileNotFoundError(f"{root}: neither a cell store nor a run folder holding store/ (no meta.json in either)")
+    return run.store, run
+
+
 def run_dir(profile: str, root: str | os.PathLike | None = None) -> RunDir:
     """``data/runs/<profile>`` under the project root (created if missing)."""
     base = Path(root) if root is not None else repo_root() / "data" / "runs"
