@@ -65,14 +65,13 @@ def default_checkpoint(path: Path) -> Path:
     """The default preset's network with random weights, saved in the training checkpoint format."""
     import torch
 
+    from deepcycle_core.checkpoint import save_checkpoint
     from deepcycle_core.model import build_model
-    from deepcycle_core.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
     torch.manual_seed(0)
     net = build_model("default", in_channels=2, pretrained=None).eval()
     info = {**net.config, "mode": "both", "roles": ["nuclear", "brightfield"], "channels": ["hoechst", "brightfield"]}
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "info": info, "model": net.state_dict()}, path)
-    return path
+    return save_checkpoint(path, "untrained", info=info, model=net.state_dict())
 
 
 def timed(fn):

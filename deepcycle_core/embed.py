@@ -41,8 +41,15 @@ import numpy as np
 import pandas as pd
 
 from . import fingerprint as fp
-from .runs import RunDir
+from .normalise import MODES, frame_norm, normalise_crops
+from .runs import RunDir, resolve_run
 from .store import CellStore, open_store
+
+__all__ = [
+    "DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "descriptor_table", "embed",
+    "embed_range", "load_inputs", "native_bf16", "read_descriptors", "register_cli", "resolve_inputs",
+    "resolve_precision", "run_model", "throughput", "write_h5ad",
+]
 
 DESCRIPTORS_NAME = RunDir.DESCRIPTORS_NAME
 H5AD_NAME = RunDir.H5AD_NAME
@@ -57,16 +64,11 @@ def resolve_inputs(
     run_or_store: str | os.PathLike | RunDir, checkpoint: str | os.PathLike | None, out_dir: str | os.PathLike | None
 ) -> tuple[Path, Path, Path]:
     """(store, checkpoint, out_dir) from a run folder (defaults filled in) or a store folder (all given)."""
-    root = Path(run_or_store.root if isinstance(run_or_store, RunDir) else run_or_store)
-    if (root / "meta.json").is_file():  # a bare cell store
-        store = root
+    store, run = resolve_run(run_or_store)
+    if run is None:  # a bare cell store: no run folder to take defaults from
         if checkpoint is None or out_dir is None:
-            raise ValueError(f"{root}: is a cell store, not a run folder; give checkpoint and out_dir too")
+            raise ValueError(f"{store}: is a cell store, not a run folder; give checkpoint and out_dir too")
     else:
-        run = RunDir(root)
-        store = run.store
-        if not store.is_dir():
-            raise FileNotFoundError(f"{root}: neither a cell store nor a run folder holding store/")
         checkpoint = checkpoint if checkpoint is not None else run.checkpoint
         out_dir = out_dir if out_dir is not None else run.embed
     checkpoint = Path(checkpoint)
@@ -93,8 +95,7 @@ class _Context:
 @functools.lru_cache(maxsize=2)
 def _context(store_path: str, checkpoint: str, stamp: tuple[float, float]) -> _Context:
     """Open the store and the checkpoint once per process (``stamp`` = mtimes, so edits reload)."""
-    from .dataset import MODES, frame_norm
-    from .train import load_model
+    from .checkpoint import load_model  # torch: imported only when a network is needed
 
     model, info = load_model(checkpoint)
     model.eval()
@@ -119,10 +120,8 @@ def _get_context(store_path: str | Path, checkpoint: str | Path) -> _Context:
 
 def load_inputs(ctx: _Context, start: int, stop: int) -> np.ndarray:
     """Read and normalise cells ``start:stop`` of the network's channels: float32 (n, C, 48, 48)."""
-    from .dataset import normalise_crops
-
     raw = ctx.store.read(start, stop, channels=ctx.channels)
-    return normalise_crops(raw, ctx.med[start:stop], ctx.std[start:stop]).numpy()
+    return normalise_crops(raw, ctx.med[start:stop], ctx.std[start:stop])
 
 
 def run_model(

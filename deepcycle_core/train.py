@@ -7,8 +7,8 @@ brightfield alone is pushed to encode the continuous morphology of the cycle, an
 Repeatability is designed in: every random choice (initial weights, the cells of an epoch, their
 order, the augmentation of every batch) is a function of ``(seed, epoch, batch)``, and a checkpoint
 holds model, optimizer, scheduler, running epoch sums, history and RNG states, so ``resume=True``
-continues an interrupted run to the same weights as an uninterrupted one. Checkpoints are written
-atomically (temporary file, then ``os.replace``) and read only with ``torch.load(weights_only=True)``.
+continues an interrupted run to the same weights as an uninterrupted one. The checkpoint format
+(atomic writes, ``weights_only=True`` reads) is :mod:`deepcycle_core.checkpoint`, shared with inference.
 
 Outputs (``out_dir``): ``last.pt`` (every epoch, and every ``checkpoint_every`` batches), ``best.pt``
 (best validation accuracy), ``history.csv``, ``split.parquet``, ``summary.json``, and ``stamp.json``
@@ -38,84 +38,25 @@ from torch.utils.data import DataLoader
 
 from . import dataset as D
 from . import fingerprint as fp
-from .model import PRESETS, DeepCycleNet, Preset, build_model, get_preset, use_bf16
-from .runs import RunDir
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import load_model  # noqa: F401  (transition re-export: validate.py imports it from here)
+from .fucci import CLASS_NAMES  # the class names live with the gating rule
+from .model import PRESETS, Preset, build_model, get_preset, use_bf16
+from .normalise import NORMALISATION
+from .runs import RunDir, resolve_run
 from .store import CellStore, open_store
 
-try:  # the class names live with the gating rule
-    from .fucci import CLASS_NAMES
-except ImportError:  # pragma: no cover - fucci not built yet
-    CLASS_NAMES = ("low/low", "red-high", "green-high", "both-high")
+__all__ = [
+    "KILL_ENV", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
+]
 
-CHECKPOINT_FORMAT = "deepcycle-checkpoint"
-CHECKPOINT_VERSION = 1
 #: Test hook: SIGKILL this process after this many optimizer steps (simulates a crash mid-epoch).
 KILL_ENV = "DEEPCYCLE_TRAIN_KILL_AFTER_STEPS"
-NORMALISATION = {
-    "method": "frame_median_std",
-    "formula": "(x - median of the crop's whole frame) / std of that frame, per channel",
-    "function": "deepcycle_core.dataset.normalise_crops(crops, *deepcycle_core.dataset.frame_norm(store, channels))",
-}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, foreign or incompatible; the message names the file."""
 
 
 # ----------------------------------------------------------------------------------------------
-# checkpoints
+# resumable state
 # ----------------------------------------------------------------------------------------------
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a DeepCycle checkpoint with ``weights_only=True``; anything else raises CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt, truncated or not weights-only): {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a DeepCycle checkpoint (foreign file; expected format {CHECKPOINT_FORMAT!r})")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r}, this package reads {CHECKPOINT_VERSION}")
-    for key in ("model", "info"):
-        if key not in ckpt:
-            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
-    return ckpt
-
-
-def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[DeepCycleNet, dict[str, Any]]:
-    """The trained network (eval mode, on ``device``) and its ``info`` from ``best.pt``/``last.pt``.
-
-    ``info`` holds what inference needs: ``channels`` (store channel names in input order), ``roles``,
-    ``mode``, ``in_channels``, ``backbone``, ``truncate``, ``class_names``, ``normalisation``.
-    """
-    ckpt = load_checkpoint(checkpoint)
-    info = dict(ckpt["info"])
-    try:
-        net = DeepCycleNet(
-            in_channels=int(info["in_channels"]),
-            backbone=str(info["backbone"]),
-            truncate=bool(info["truncate"]),
-            n_classes=int(info.get("n_classes", 4)),
-            pretrained=None,
-        )
-        net.load_state_dict(ckpt["model"], strict=True)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint}: model weights do not match the recorded network ({exc})") from exc
-    return net.to(device).eval(), info
-
-
 def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     return {
@@ -166,20 +107,6 @@ def _setup(device: str) -> tuple[torch.device, int, int, bool]:
         created = True
     rank = dist.get_rank() if world > 1 else 0
     return dev, rank, world, created
-
-
-def resolve_io(source: str | os.PathLike, out_dir: str | os.PathLike | None, mode: str) -> tuple[Path, Path]:
-    """(store path, output folder) from a run folder (holding ``store/``) or a store folder."""
-    src = Path(source)
-    if (src / "store" / "meta.json").exists():
-        store_path, run_root = src / "store", src
-    elif (src / "meta.json").exists():
-        store_path, run_root = src, src.parent
-    else:
-        raise FileNotFoundError(f"{src}: neither a run folder with store/ nor a cell store (no meta.json)")
-    if out_dir is None:
-        out_dir = RunDir(run_root).train_dir(mode)
-    return store_path, Path(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -354,7 +281,9 @@ def train(
             raise ValueError(f"{name} must be a whole number >= 1 (or None for the default), got {value!r}")
     if threads is not None:
         torch.set_num_threads(int(threads))
-    store_path, out = resolve_io(source, out_dir, mode)
+    store_path, run = resolve_run(source)
+    # a bare store's default output is beside it, as if its parent were the run folder
+    out = Path(out_dir) if out_dir is not None else (run or RunDir(store_path.parent)).train_dir(mode)
     store = open_store(store_path)
     dev, rank, world, created = _setup(device)
     prev_det = torch.are_deterministic_algorithms_enabled()
@@ -476,15 +405,11 @@ def _train(
     step = start_epoch * steps + start_batch
 
     def save_last(epoch: int, batch: int) -> None:
-        _atomic_torch_save(
-            {
-                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "last", "info": info,
-                "config": config, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "epoch": epoch, "batch": batch,
-                "running": running, "history": history, "best_acc": best_acc, "best_epoch": best_epoch,
-                "rng": _rng_state(),
-            },
-            last_path,
+        save_checkpoint(
+            last_path, "last", info=info, config=config,
+            model={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            optimizer=opt.state_dict(), scheduler=sched.state_dict(), epoch=epoch, batch=batch,
+            running=running, history=history, best_acc=best_acc, best_epoch=best_epoch, rng=_rng_state(),
         )
 
     for epoch in range(start_epoch, epochs):
@@ -544,13 +469,9 @@ def _train(
             history.append(row)
             if ev["accuracy"] > best_acc:
                 best_acc, best_epoch = ev["accuracy"], epoch + 1
-                _atomic_torch_save(
-                    {
-                        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "best",
-                        "info": info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]}, "config": config,
-                        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    },
-                    best_path,
+                save_checkpoint(
+                    best_path, "best", info=info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]},
+                    config=config, model={k: v.detach().cpu() for k, v in model.state_dict().items()},
                 )
             running = [0.0, 0, 0]
             save_last(epoch + 1, 0)

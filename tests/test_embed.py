@@ -41,10 +41,10 @@ def _write_store(path: Path, channels, n: int = N_CELLS, seed: int = 0) -> Path:
 
 
 def _write_checkpoint(path: Path, mode: str = "both") -> Path:
-    """A tiny untrained network saved in the training module's checkpoint format."""
-    from deepcycle_core.dataset import MODES
+    """A tiny untrained network saved in the checkpoint format training writes."""
+    from deepcycle_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
     from deepcycle_core.model import DeepCycleNet
-    from deepcycle_core.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from deepcycle_core.normalise import MODES
 
     torch.manual_seed(0)
     roles = list(MODES[mode])
@@ -104,15 +104,15 @@ def test_reuse_skips_only_when_up_to_date(setup, local_fp32):
 
 def test_descriptors_match_the_network(setup, local_fp32):
     """Order and normalisation: cell i's row equals the network on cell i's per-frame-normalised crop."""
-    from deepcycle_core.dataset import frame_norm, normalise_crops
-    from deepcycle_core.train import load_model
+    from deepcycle_core.checkpoint import load_model
+    from deepcycle_core.normalise import frame_norm, normalise_crops
 
     root, store_path, ckpt = setup
     store = open_store(store_path)
     model, _ = load_model(ckpt)
     idx = np.array([0, 63, 64, 200, N_CELLS - 1])
     med, std = frame_norm(store, [0, 1])
-    x = normalise_crops(store.take(idx), med[idx], std[idx])
+    x = torch.from_numpy(normalise_crops(store.take(idx), med[idx], std[idx]))
     with torch.inference_mode():
         want = model.descriptor(x).numpy()
         want_f = model.features(x).numpy()
@@ -167,6 +167,20 @@ def test_chunk_ranges_cover_everything():
     r2 = E.chunk_ranges(300, 64, cells_per_task=130)
     assert r2 == [(0, 128), (128, 256), (256, 300)]
     assert all(s % 64 == 0 for s, _ in r2)
+
+
+def test_resolve_run_one_rule_for_run_folders_and_bare_stores(setup, tmp_path):
+    """The rule train and embed share: a folder with meta.json is a store, one whose store/ has it a run."""
+    from deepcycle_core.runs import resolve_run
+
+    root, store, ckpt = setup
+    assert resolve_run(root / "run") == (store, RunDir(root / "run"))
+    assert resolve_run(RunDir(root / "run")) == (store, RunDir(root / "run"))
+    assert resolve_run(store) == (store, None)
+    assert E.resolve_inputs(root / "run", None, None) == (store, ckpt, root / "run" / "embed")
+    (tmp_path / "store").mkdir()  # a store/ folder without meta.json does not make a run folder
+    with pytest.raises(FileNotFoundError, match="neither a cell store nor a run folder"):
+        resolve_run(tmp_path)
 
 
 def test_clear_errors(setup, tmp_path):

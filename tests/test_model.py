@@ -115,3 +115,25 @@ def test_presets():
         M.get_preset("fancy")
     with pytest.raises(ValueError, match="unknown preset parameter"):
         M.get_preset("default", colour="red")
+
+
+def test_checkpoint_round_trip_without_training(tmp_path):
+    """The checkpoint format lives with the network: save_checkpoint -> load_model gives the same weights,
+    the dict starts with format, version, kind (its key order is part of the file's bytes), the write is
+    atomic and a network that does not fit the recorded info is refused naming the file."""
+    from deepcycle_core import checkpoint as C
+
+    torch.manual_seed(0)
+    net = M.DeepCycleNet(in_channels=1, backbone="resnet18", truncate=True, pretrained=None).eval()
+    info = {**net.config, "mode": "bf_only", "roles": ["brightfield"]}
+    path = C.save_checkpoint(tmp_path / "best.pt", "best", info=info, config={}, model=net.state_dict())
+    assert path == tmp_path / "best.pt" and [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temp file left
+    ckpt = C.load_checkpoint(path)
+    assert list(ckpt)[:6] == ["format", "version", "kind", "info", "config", "model"] and ckpt["kind"] == "best"
+    loaded, got = C.load_model(path)
+    assert got == info and not loaded.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    C.save_checkpoint(tmp_path / "wrong.pt", "best", info={**info, "in_channels": 2}, model=net.state_dict())
+    with pytest.raises(C.CheckpointError, match=r"wrong\.pt.*do not match"):
+        C.load_model(tmp_path / "wrong.pt")

@@ -1,4 +1,4 @@
-"""Training: outputs, load_model, safe checkpoint loading, exact resume after a kill, DDP agreement."""
+"""Training: outputs, the checkpoints it writes load safely, exact resume after a kill, DDP agreement."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_dataset import make_tiny_store  # noqa: E402
+from builders import make_tiny_store  # noqa: E402
 
+from deepcycle_core import checkpoint as C  # noqa: E402
 from deepcycle_core import train as T  # noqa: E402
 
 FAST = dict(
@@ -54,15 +55,15 @@ def test_outputs_summary_and_load_model(trained, store_path):
     cells = pd.read_parquet(store_path / "cells.parquet")
     assert set(split.loc[cells["full_cycle"].to_numpy(), "split"]) == {"heldout"}
     assert summary["n_labelled"]["heldout"] == int(cells["full_cycle"].sum())
-    model, info = T.load_model(out / "best.pt")
+    model, info = C.load_model(out / "best.pt")
     assert not model.training and info["channels"] == ["hoechst", "brightfield"]
     assert info["normalisation"]["method"] == "frame_median_std"
-    from deepcycle_core import dataset as D
+    from deepcycle_core import normalise as N
     from deepcycle_core.store import open_store
 
     st = open_store(store_path)
-    med, std = D.frame_norm(st, [st.channel_index(r) for r in info["roles"]])
-    x = D.normalise_crops(st.read(0, 5), med[:5], std[:5])
+    med, std = N.frame_norm(st, [st.channel_index(r) for r in info["roles"]])
+    x = torch.from_numpy(N.normalise_crops(st.read(0, 5), med[:5], std[:5]))
     with torch.no_grad():
         d = model.descriptor(x)
     assert d.shape == (5, 4) and torch.isfinite(d).all()
@@ -79,18 +80,18 @@ def test_checkpoints_load_weights_only_and_bad_files_are_named(trained, tmp_path
         return real_load(*a, **k)
 
     monkeypatch.setattr(torch, "load", spy)
-    ckpt = T.load_checkpoint(out / "last.pt")
+    ckpt = C.load_checkpoint(out / "last.pt")
     assert seen == [True] and ckpt["epoch"] == 2 and ckpt["batch"] == 0
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00garbage")
-    with pytest.raises(T.CheckpointError, match="junk.pt"):
-        T.load_model(junk)
+    with pytest.raises(C.CheckpointError, match="junk.pt"):
+        C.load_model(junk)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
-    with pytest.raises(T.CheckpointError, match="foreign.pt.*not a DeepCycle checkpoint"):
-        T.load_model(foreign)
-    with pytest.raises(T.CheckpointError, match="missing.pt"):
-        T.load_model(tmp_path / "missing.pt")
+    with pytest.raises(C.CheckpointError, match="foreign.pt.*not a DeepCycle checkpoint"):
+        C.load_model(foreign)
+    with pytest.raises(C.CheckpointError, match="missing.pt"):
+        C.load_model(tmp_path / "missing.pt")
 
 
 class _Payload:
@@ -106,7 +107,7 @@ class _Payload:
 def _evil_checkpoint(path: Path, marker: Path) -> Path:
     """A checkpoint that is valid in every respect (format, version, model, info) except that unpickling
     it runs code: a loader with ``weights_only=False`` would return it and create ``marker``."""
-    torch.save({"format": T.CHECKPOINT_FORMAT, "version": T.CHECKPOINT_VERSION, "model": {}, "info": {},
+    torch.save({"format": C.CHECKPOINT_FORMAT, "version": C.CHECKPOINT_VERSION, "model": {}, "info": {},
                 "payload": _Payload(marker)}, path)
     return path
 
@@ -115,11 +116,11 @@ def test_malicious_checkpoint_is_refused_without_running_its_code(tmp_path):
     marker = tmp_path / "pwned"
     evil = _evil_checkpoint(tmp_path / "evil.pt", marker)
     assert not marker.exists()  # writing the file ran nothing
-    with pytest.raises(T.CheckpointError, match=r"evil\.pt"):
-        T.load_checkpoint(evil)
+    with pytest.raises(C.CheckpointError, match=r"evil\.pt"):
+        C.load_checkpoint(evil)
     assert not marker.exists(), "loading the checkpoint executed code from its pickle"
-    with pytest.raises(T.CheckpointError, match=r"evil\.pt"):
-        T.load_model(evil)
+    with pytest.raises(C.CheckpointError, match=r"evil\.pt"):
+        C.load_model(evil)
     assert not marker.exists(), "load_model executed code from the checkpoint's pickle"
     # the file really is live: an unsafe load runs the payload (so the checks above can fail)
     torch.load(evil, map_location="cpu", weights_only=False)
@@ -141,18 +142,18 @@ def test_resume_after_kill_gives_identical_weights(store_path, tmp_path):
     # a mid-epoch checkpoint exists at batch 2); then resumed here
     killed = _cli(store_path, tmp_path / "killed", env={T.KILL_ENV: "7"})
     assert killed.returncode == -9, killed.stderr
-    mid = T.load_checkpoint(tmp_path / "killed" / "last.pt")
+    mid = C.load_checkpoint(tmp_path / "killed" / "last.pt")
     assert (mid["epoch"], mid["batch"]) == (1, 2)
     resumed = T.train(store_path, tmp_path / "killed", resume=True, **kw)
-    a = T.load_checkpoint(tmp_path / "full" / "last.pt")
-    b = T.load_checkpoint(tmp_path / "killed" / "last.pt")
+    a = C.load_checkpoint(tmp_path / "full" / "last.pt")
+    b = C.load_checkpoint(tmp_path / "killed" / "last.pt")
     assert a["epoch"] == b["epoch"] == 2
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"] == b["history"]
     assert full["weights_sha256"] == resumed["weights_sha256"] and full["confusion"] == resumed["confusion"]
     # resuming with other settings is refused, naming the checkpoint and the setting
-    with pytest.raises(T.CheckpointError, match=r"last\.pt.*seed"):
+    with pytest.raises(C.CheckpointError, match=r"last\.pt.*seed"):
         T.train(store_path, tmp_path / "killed", resume=True, **{**kw, "seed": 4})
 
 
@@ -175,8 +176,8 @@ def test_ddp_two_gloo_processes_agree(store_path, tmp_path):
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     assert r0["sha"] == r1["sha"], "the two ranks ended with different weights"
-    last = T.load_checkpoint(out / "last.pt")
-    net, _ = T.load_model(out / "last.pt")
+    last = C.load_checkpoint(out / "last.pt")
+    net, _ = C.load_model(out / "last.pt")
     assert T.weights_digest(net) == r0["sha"]  # the checkpoint rank 0 wrote is the agreed model
     # both ranks together consumed each global batch of 2 x 4 once: 32 samples in the epoch
     assert last["history"][0]["train_samples"] == 32 and last["config"]["world_size"] == 2
