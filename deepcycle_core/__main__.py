@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+
 #: Modules that contribute sub-commands, in pipeline order.
 COMMAND_MODULES = ("simulate", "ingest", "train", "embed", "trajectory", "validate", "pipeline")
 
@@ -21,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepcycle {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"deepcycle_core.{name}")
-        except ModuleNotFoundError as exc:  # a stage not built yet must not break the others
-            if exc.name != f"deepcycle_core.{name}":
-                raise
-            continue
-        module.register_cli(sub)
+        importlib.import_module(f"deepcycle_core.{name}").register_cli(sub)
     return parser
 
 
