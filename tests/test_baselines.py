@@ -2,86 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from builders import make_store
 
 from deepcycle_core import baselines
-from deepcycle_core.store import StoreWriter, open_store
-
-CYCLE_FRAMES = 24  # one frame an hour: a 24 h cycle
-
-
-def _phase(a: np.ndarray) -> np.ndarray:
-    return np.select([a < 0.37, a < 0.75, a < 0.96], ["G1", "S", "G2"], "M")
-
-
-def _class(a: np.ndarray) -> np.ndarray:
-    return np.select([a < 0.1, a < 0.35, a < 0.45], [0, 1, 3], 2).astype(np.int64)
-
-
-def make_store(
-    path: Path, *, n_tracks: int = 60, n_frames: int = 36, seed: int = 0, scramble_heldout: bool = False
-) -> tuple[Path, pd.DataFrame]:
-    """A tiny cell store whose crops follow a cycle: a nucleus growing and doubling its DNA, and a
-    brightfield that turns granular around mitosis. Returns the store path and a split table in which
-    the full-cycle tracks are held out (as the training stage does).
-
-    ``scramble_heldout`` replaces the held-out crops by noise, to prove that nothing fitted sees them.
-    """
-    rng = np.random.default_rng(seed)
-    rows, crops = [], []
-    yy, xx = np.mgrid[:48, :48] - 23.5
-    rr = np.hypot(yy, xx)
-    cell_rng = np.random.default_rng(seed + 1)
-    for tid in range(n_tracks):
-        # every 3rd track is born at frame 2 and divides inside the movie: a full-cycle track
-        # the others are cut by the movie: born before it starts, or dividing after it ends
-        full = tid % 3 == 0
-        cyc = CYCLE_FRAMES + int(rng.integers(-2, 3))
-        if full:
-            birth = 2 + (tid % 5)
-        elif tid % 2:
-            birth = -int(rng.integers(1, cyc))
-        else:
-            birth = n_frames - int(rng.integers(1, cyc))
-        div = birth + cyc
-        for f in range(max(birth, 0), min(div, n_frames)):
-            a = (f - birth) / cyc
-            rows.append({
-                "track_id": tid, "parent_track_id": -1, "frame": f, "time_h": float(f), "x": 100.0, "y": 100.0,
-                "field": 0, "birth_frame": birth if birth >= 0 else -1,
-                "division_frame": div if div < n_frames else -1,
-                "full_cycle": bool(full and div < n_frames), "fucci_red": 0.0, "fucci_green": 0.0,
-                "class": int(_class(np.array([a]))[0]), "true_age": a, "true_phase": str(_phase(np.array([a]))[0]),
-                "true_cycle_h": float(cyc), "true_age_h": float(f - birth), "generation": 1,
-            })
-            radius = 5.0 + 4.0 * a
-            dna = 1.0 + np.clip((a - 0.37) / 0.38, 0, 1)
-            nuc = 100 + (dna * 600 / radius**2 * 25) * (rr < radius) + cell_rng.normal(0, 10, (48, 48))
-            grain = 200.0 if (a > 0.9 or a < 0.06) else 20.0
-            bf = 1000 + cell_rng.normal(0, grain, (48, 48))
-            crops.append(np.stack([nuc, bf]))
-    cells = pd.DataFrame(rows)
-    arr = np.clip(np.stack(crops), 0, 65535).astype(np.uint16)
-    split = pd.DataFrame({
-        "cell_id": np.arange(len(cells)),
-        "split": np.where(cells["full_cycle"], "heldout", np.where(cells["track_id"] % 3 == 1, "val", "train")),
-    })
-    if scramble_heldout:
-        held = split["split"].to_numpy() == "heldout"
-        arr[held] = np.random.default_rng(99).integers(0, 4000, arr[held].shape).astype(np.uint16)
-    frames = pd.DataFrame({
-        "field": 0, "frame": np.arange(n_frames),
-        "hoechst_median": 100.0, "hoechst_std": 50.0, "brightfield_median": 1000.0, "brightfield_std": 100.0,
-    })
-    with StoreWriter(path, channels=[("hoechst", "nuclear"), ("brightfield", "brightfield")],
-                     meta={"frame_interval_min": 60, "pixel_size_um": 0.5}, chunk_cells=128) as w:
-        w.append(arr, cells)
-        w.set_frames(frames)
-    return path, split
+from deepcycle_core.store import open_store
 
 
 @pytest.fixture(scope="module")

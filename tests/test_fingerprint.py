@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_dataset import make_tiny_store  # noqa: E402
-from test_trajectory import _make_run  # noqa: E402
+from builders import make_ring_run as _make_run  # noqa: E402
+from builders import make_tiny_store  # noqa: E402
 
 from deepcycle_core import fingerprint as F  # noqa: E402
 from deepcycle_core import trajectory as tr  # noqa: E402

@@ -7,38 +7,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from builders import class_of_age, era_ages, softmax_descriptors
+from builders import make_ring_run as _make_run
 
-from deepcycle_core import fingerprint
 from deepcycle_core import metrics as m
 from deepcycle_core import trajectory as tr
-from deepcycle_core.runs import RunDir
 
 TWO_PI = 2 * np.pi
-# where each class's descriptor peaks along the cycle (age in [0, 1), 0 = division)
-PEAK = {0: 0.07, 1: 0.25, 3: 0.45, 2: 0.75}
-
-
-def class_of_age(a: np.ndarray) -> np.ndarray:
-    """FUCCI classes by cycle age: low/low early G1, red-high G1, both-high G1/S, green-high S/G2/M."""
-    c = np.full(a.shape, 2)
-    c[a < 0.5] = 3
-    c[a < 0.4] = 1
-    c[a < 0.15] = 0
-    return c
-
-
-def era_ages(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Ages (fraction of T) of a steadily exponentially growing population: density ∝ 2^(−a)."""
-    return -np.log2(1.0 - rng.uniform(0, 1, n) / 2.0)
-
-
-def softmax_descriptors(a: np.ndarray, rng: np.random.Generator, kappa: float = 6.0, noise: float = 0.3) -> np.ndarray:
-    """log(softmax + 1e-7) of a 4-class 'network' whose class scores peak in cycle order."""
-    logits = np.stack([kappa * np.cos(TWO_PI * (a - PEAK[k])) for k in range(4)], axis=1)
-    logits += rng.normal(0, noise, logits.shape)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    return np.log(p + 1e-7)
 
 
 def random_orthogonal(rng: np.random.Generator, d: int, reflect: bool) -> np.ndarray:
@@ -243,52 +218,6 @@ def test_ring_save_load_roundtrip(tmp_path):
 
 
 # --- the stage on a tiny run folder --------------------------------------------------------------
-def _make_run(tmp_path, rng) -> tuple[RunDir, np.ndarray, np.ndarray]:
-    from deepcycle_core.store import StoreWriter
-
-    times = np.arange(0, 30, 2.0)
-    per_frame = np.round(40 * 2 ** (times / 20.0)).astype(int)  # doubling time 20 h
-    n = int(per_frame.sum())
-    frame = np.repeat(np.arange(times.size), per_frame)
-    a = era_ages(rng, n)
-    track = np.arange(n) % 150  # tracks 0..9 are the held-out ones
-    rows = pd.DataFrame(
-        {
-            "track_id": track,
-            "parent_track_id": -1,
-            "frame": frame,
-            "time_h": times[frame],
-            "x": rng.uniform(0, 100, n),
-            "y": rng.uniform(0, 100, n),
-            "field": 0,
-            "birth_frame": -1,
-            "division_frame": -1,
-            "full_cycle": track < 10,
-            "fucci_red": np.nan,
-            "fucci_green": np.nan,
-            "class": class_of_age(a),
-        }
-    )
-    run = RunDir(tmp_path / "run")
-    frames = pd.DataFrame({"field": 0, "frame": np.arange(times.size), "hoechst_median": 0.0, "hoechst_std": 1.0})
-    with StoreWriter(run.store, channels=[("hoechst", "nuclear")], meta={"frame_interval_min": 120, "pixel_size_um": 0.5}) as w:
-        w.append(np.zeros((n, 1, 48, 48), np.uint16), rows)
-        w.set_frames(frames)
-    X = softmax_descriptors(a, rng)
-    held = track < 10
-    X[held] = rng.normal(-8, 4, (held.sum(), 4))  # garbage: must not influence the fit
-    run.embed.mkdir(parents=True)
-    pd.DataFrame({"cell_id": np.arange(n), **{f"d{k}": X[:, k] for k in range(4)}}).to_parquet(
-        run.embed / "descriptors.parquet"
-    )
-    run.train.mkdir(parents=True)
-    pd.DataFrame({"cell_id": np.arange(n), "split": np.where(held, "heldout", "train")}).to_parquet(
-        run.train / "split.parquet"
-    )
-    # made by hand, not by the stages: vouch for them, or the trajectory stage refuses them as unrecorded
-    fingerprint.adopt(run, "train")
-    fingerprint.adopt(run, "embed")
-    return run, X, held
 
 
 def test_run_trajectory_stage(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_baselines import make_store  # the tiny cycling store shared with the baseline tests
+from builders import make_store  # the tiny cycling store shared with the baseline tests
 
 from deepcycle_core import validate as v
 from deepcycle_core.runs import RunDir
