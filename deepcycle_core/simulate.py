@@ -124,6 +124,13 @@ class SimParams:
     fucci_cv: float = 0.30
     fucci_bg: float = 40.0
     fucci_bleach: float = 0.0008
+    # FUCCI dynamics (hours): Geminin switches on this long before G1/S and accumulates with this time
+    # constant; Cdt1 is degraded with this time constant from S onset. The defaults leave a stretch at
+    # G1/S where Cdt1 is gone and Geminin is still below the population median (median-split "low/low"
+    # holds early S as well as early G1); the ``overlap`` preset has the classic long both-high overlap.
+    geminin_lead_h: float = 0.8
+    geminin_tau_h: float = 8.0
+    cdt1_decay_h: float = 0.3
     # brightfield
     bf_photons: float = 3000.0
     bf_texture: float = 0.035
@@ -156,6 +163,9 @@ PRESETS: dict[str, SimParams] = {
         vignetting=0.35,
         read_noise_e=6.0,
     ),
+    # the other FUCCI dynamics: Geminin up ~3 h before S and fast, Cdt1 lingering ~1.5 h into S, so
+    # the reporters overlap (a long both-high stretch) and no low/low gap sits at G1/S
+    "overlap": SimParams(geminin_lead_h=3.0, geminin_tau_h=4.0, cdt1_decay_h=1.5),
 }
 
 
@@ -374,7 +384,7 @@ def _repel(pos: np.ndarray, contact: np.ndarray, dish: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _phase_and_levels(a: np.ndarray, t: pd.DataFrame) -> dict[str, np.ndarray]:
+def _phase_and_levels(a: np.ndarray, t: pd.DataFrame, p: SimParams) -> dict[str, np.ndarray]:
     """Phase, DNA content and noise-free FUCCI levels (x expression) at cycle age fraction ``a``."""
     cyc = t["cycle_h"].to_numpy()
     g1, s_end, m_start = (t[c].to_numpy() for c in ("g1_end", "s_end", "m_start"))
@@ -384,15 +394,15 @@ def _phase_and_levels(a: np.ndarray, t: pd.DataFrame) -> dict[str, np.ndarray]:
     # Cdt1 (red): logistic rise in G1, slow creep to a peak at G1/S, degraded within ~1 h of S onset
     rise = 1.0 / (1.0 + np.exp(-(a - 0.45 * g1) / 0.035))
     red = rise * (0.75 + 0.25 * np.clip(a / g1, 0, 1))
-    red = red * np.exp(-np.clip(th - g1 * cyc, 0, None) / 0.3)
-    # Geminin (green): on ~0.8 h before G1/S, accumulates to M, degraded from anaphase on
-    on = np.clip(th - (g1 * cyc - 0.8), 0, None)
-    green = 1.0 - np.exp(-on / 8.0)
+    red = red * np.exp(-np.clip(th - g1 * cyc, 0, None) / p.cdt1_decay_h)
+    # Geminin (green): on geminin_lead_h before G1/S, accumulates to M, degraded from anaphase on
+    on = np.clip(th - (g1 * cyc - p.geminin_lead_h), 0, None)
+    green = 1.0 - np.exp(-on / p.geminin_tau_h)
     mfrac = np.where(phase == 3, (a - m_start) / (1.0 - m_start), -1.0)
     t_ana = (m_start + 0.65 * (1.0 - m_start)) * cyc
     green = green * np.exp(-np.clip(th - t_ana, 0, None) / 0.12)
     red = red * np.exp(t["log_red"].to_numpy())
-    green = green / (1.0 - math.exp(-20.0 / 8.0)) * np.exp(t["log_green"].to_numpy())
+    green = green / (1.0 - math.exp(-20.0 / p.geminin_tau_h)) * np.exp(t["log_green"].to_numpy())
     return dict(phase=phase, dna=dna, red=red, green=green, mfrac=mfrac, th=th)
 
 
@@ -520,7 +530,7 @@ def _render(job: _FrameJob) -> _FrameResult:
     size = dish + 2 * pad
     n = len(c)
     a = c["age_h"].to_numpy() / c["cycle_h"].to_numpy()
-    bio = _phase_and_levels(a, c)
+    bio = _phase_and_levels(a, c, p)
     phase, mfrac, th = bio["phase"], bio["mfrac"], bio["th"]
     cx = c["x"].to_numpy() + m
     cy = c["y"].to_numpy() + m

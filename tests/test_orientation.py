@@ -169,3 +169,46 @@ def test_fit_ring_falls_back_to_fucci_classes_without_enough_movie():
     assert ring.info["orientation"] == "fucci" and "could not orient" in ring.info["orientation_note"]
     with pytest.raises(ValueError, match="too few divisions"):
         fit_ring(_descriptors(raw), classes, tracks=TrackTable.from_cells(cells), orientation="movie")
+
+
+@pytest.fixture(scope="module")
+def preset_cells(tmp_path_factory):
+    """A small movie of each FUCCI dynamic (same seed), simulated once for the tests below."""
+    from deepcycle_core.simulate import simulate
+    from deepcycle_core.store import open_store
+
+    root = tmp_path_factory.mktemp("presets")
+    return {preset: open_store(simulate(root / preset, cells=30, hours=27.0, seed=2, difficulty=preset,
+                                        progress=False)).cells
+            for preset in ("default", "overlap")}
+
+
+@pytest.mark.parametrize("preset", ["default", "overlap"])
+def test_both_fucci_dynamics_orient_an_ideal_ring_by_either_rule(preset_cells, preset):
+    """Descriptors that ARE the true clock (running the other way from an arbitrary point): the movie
+    rule and the FUCCI snapshot rule both recover it, with a low/low gap at G1/S (default) and with
+    the reporters overlapping instead (overlap). Nothing tuned to one dynamic."""
+    from deepcycle_core.trajectory import fit_ring
+
+    cells = preset_cells[preset]
+    a = cells["true_age"].to_numpy()
+    raw = (0.3 - a + np.random.default_rng(0).normal(0, 0.01, len(a))) % 1.0
+    for rule in ("movie", "fucci"):
+        ring = fit_ring(_descriptors(raw), cells["class"].to_numpy(), tracks=TrackTable.from_cells(cells),
+                        orientation=rule)
+        p = ring.transform(_descriptors(raw))["pseudotime"].to_numpy()
+        assert ring.info["orientation"] == rule and ring.verdict == "clock"
+        assert np.mean(np.abs(((p - a) + 0.5) % 1.0 - 0.5)) < 0.04, rule
+
+
+def test_the_presets_differ_in_early_s(preset_cells):
+    """The two dynamics differ where they should: a few hours into S the default's cells are mostly
+    low/low (red gone, green still below its median), the overlap preset's are not (both-high)."""
+    low, both = {}, {}
+    for preset, c in preset_cells.items():
+        early_s = c["true_age"].between(0.45, 0.55) & c["true_phase"].eq("S")
+        assert early_s.sum() > 100
+        low[preset] = float((c.loc[early_s, "class"] == 0).mean())
+        both[preset] = float((c.loc[early_s, "class"] == 3).mean())
+    assert low["default"] > 0.6 and low["overlap"] < 0.1
+    assert both["overlap"] > 0.6 and both["default"] < 0.2
