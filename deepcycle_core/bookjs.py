@@ -26,6 +26,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "VENDOR_DIR",
+    "PANEL_CDN_RE",
+    "PANEL_CSS_PARTS",
+    "MATHJAX_ENTRY",
+    "MATHJAX_PARTS",
+    "js_sources",
+    "vendor_js",
+    "mathjax_source",
+    "vendor_mathjax",
+    "localise_cdn_links",
+    "setup_holoviews",
+    "setup",
+]
+
 #: Where the vendored files go, relative to the project root; ``book/_static`` is a static path.
 VENDOR_DIR = Path("book") / "_static" / "vendor"
 #: Panel's CDN distribution folder, as written into a figure's stylesheet links (any version).

@@ -21,6 +21,15 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
+__all__ = [
+    "normalise_frame",
+    "detect_nuclei",
+    "track_spots",
+    "MatchReport",
+    "match_frame",
+    "match_truth",
+]
+
 
 # ------------------------------------------------------------------------------------------------
 # detection

@@ -21,6 +21,14 @@ from scipy import ndimage
 
 from .store import CROP_SIZE, CellStore
 
+__all__ = [
+    "FEATURE_COLUMNS",
+    "crop_features",
+    "measure",
+    "era_age",
+    "baseline_table",
+]
+
 #: Feature columns returned by :func:`measure`, in order.
 FEATURE_COLUMNS: tuple[str, ...] = ("nuclear_integrated", "nuclear_area", "bf_texture")
 

@@ -36,6 +36,32 @@ from typing import Any, Mapping, Sequence
 
 from .runs import RunDir
 
+__all__ = [
+    "STAMP_FORMAT",
+    "STAMP_VERSION",
+    "STAMP_NAME",
+    "STAGES",
+    "STORE_FILES",
+    "Memo",
+    "StaleInputError",
+    "display_path",
+    "file_digest",
+    "store_fingerprint",
+    "input_fingerprint",
+    "write_stamp",
+    "remove_stamp",
+    "read_stamp",
+    "recorded_command",
+    "check_stamp",
+    "refresh_command",
+    "check_checkpoint",
+    "check_split",
+    "check_descriptors",
+    "check_trajectory_inputs",
+    "check_stage",
+    "adopt",
+]
+
 STAMP_FORMAT = "deepcycle-stamp"
 STAMP_VERSION = 1
 STAMP_NAME = RunDir.STAMP_NAME

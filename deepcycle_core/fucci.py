@@ -17,6 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "CLASS_NAMES",
+    "BACKGROUND_PERCENTILE",
+    "frame_background",
+    "measure",
+    "classify",
+]
+
 #: Names of the four classes, indexed by class code.
 CLASS_NAMES: tuple[str, ...] = ("low/low", "red-high", "green-high", "both-high")
 

@@ -33,6 +33,18 @@ from .movie_io import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout,
 from .split import fit_mask
 from .store import CROP_SIZE, StoreError, StoreWriter
 
+__all__ = [
+    "ROLES",
+    "DEFAULT_CHANNELS",
+    "DEFAULT_DIAMETER_PX",
+    "parse_channels",
+    "crop_at",
+    "inside",
+    "ingest",
+    "match_store",
+    "register_cli",
+]
+
 #: Channel roles ingest understands; the first two become network channels of the store.
 ROLES = ("nuclear", "brightfield", "fucci_red", "fucci_green")
 #: Channel names looked for when none are given (the simulator's names).

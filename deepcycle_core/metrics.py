@@ -16,6 +16,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+__all__ = [
+    "TWO_PI",
+    "circular_mean",
+    "fisher_lee",
+    "fisher_lee_pairs",
+    "jammalamadaka_sengupta",
+    "circular_difference",
+    "circular_mae",
+    "circular_mae_hours",
+    "per_track_correlations",
+    "paper_average_curve",
+]
+
 TWO_PI = 2.0 * np.pi
 
 

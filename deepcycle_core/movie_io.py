@@ -23,6 +23,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "KNOWN_AXES",
+    "DEEPCYCLE_FOLDERS",
+    "TRACKMATE_SPOTS",
+    "TIFF_SUFFIXES",
+    "MovieError",
+    "positive",
+    "Movie",
+    "is_deepcycle_layout",
+    "read_trackmate_spots",
+    "open_movie",
+]
+
 #: Axes letters a movie may carry; any other axis must have length 1 (it is squeezed away).
 KNOWN_AXES = "TCZYXS"
 #: Channel folders of the original DeepCycle data set and the role each one plays.

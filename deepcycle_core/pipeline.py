@@ -34,6 +34,28 @@ import yaml
 
 from . import runs
 
+__all__ = [
+    "BOOK_PROFILE",
+    "ParameterError",
+    "MissingBookExtra",
+    "BOOK_EXTRA",
+    "RUN_MODULES",
+    "require_book_extra",
+    "ChapterError",
+    "ChapterRun",
+    "toc_chapters",
+    "select_chapters",
+    "ALWAYS_VALID",
+    "chapter_parameters",
+    "chapter_inputs",
+    "book_parameters",
+    "check_parameters",
+    "parse_overrides",
+    "run_book",
+    "build_book",
+    "register_cli",
+]
+
 #: The profile whose executed chapters are written back into ``book/`` (what the book shows).
 BOOK_PROFILE = "default"
 

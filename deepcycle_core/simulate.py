@@ -70,6 +70,26 @@ from . import fucci
 from .split import fit_mask
 from .store import CROP_SIZE, StoreWriter
 
+__all__ = [
+    "SIM_VERSION",
+    "FRAME_INTERVAL_MIN",
+    "PIXEL_SIZE_UM",
+    "CHANNELS",
+    "MOVIE_CHANNELS",
+    "MOVIE_NAME",
+    "TRUTH_NAME",
+    "TRUTH_TABLE_COLUMNS",
+    "MAX_CELLS_PER_FIELD",
+    "PHASES",
+    "SimParams",
+    "PRESETS",
+    "resolve_params",
+    "n_frames_for",
+    "movie_dir",
+    "simulate",
+    "register_cli",
+]
+
 #: Bump when the simulated biology, rendering or labelling changes, so cached stores are not reused by
 #: mistake. 3: the FUCCI class gates are fitted on non-held-out cells only (crops unchanged).
 SIM_VERSION = 3

@@ -40,6 +40,26 @@ import zarr
 
 from . import __version__
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "CROP_SIZE",
+    "CROPS_NAME",
+    "CELLS_NAME",
+    "FRAMES_NAME",
+    "META_NAME",
+    "CHUNK_BYTES_KEY",
+    "NETWORK_ROLES",
+    "REQUIRED_COLUMNS",
+    "TRUTH_COLUMNS",
+    "StoreError",
+    "CellStore",
+    "chunk_sizes",
+    "validate_cells",
+    "validate_meta",
+    "open_store",
+    "StoreWriter",
+]
+
 SCHEMA_VERSION = 1
 CROP_SIZE = 48
 CROPS_NAME = "crops.zarr"
