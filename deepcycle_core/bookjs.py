@@ -10,7 +10,7 @@ links at the local copies. This module is a Sphinx extension (``sphinx: extra_ex
 ``_config.yml``), so a plain ``jupyter-book build .`` does all of it.
 
 Equations need MathJax, which Sphinx also takes from a CDN by default; the MathJax 3 files come from
-the ``sphinx-mathjax-offline`` wheel (pinned in requirements.txt), of which only the CommonHTML
+the ``sphinx-mathjax-offline`` wheel (pinned in requirements-book.txt), of which only the CommonHTML
 component, its fonts and the on-demand TeX extensions are copied (~2.5 MB, not the wheel's 24 MB).
 
 In the notebooks, :func:`setup_holoviews` loads the Bokeh backend; the loader script it emits

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .fucci import CLASS_NAMES
 from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
@@ -41,7 +42,6 @@ from .split import FIT_SPLITS, read_split
 TWO_PI = 2.0 * np.pi
 #: Biological order of the 4 FUCCI classes going forward from division.
 CLASS_ORDER = (0, 1, 3, 2)
-CLASS_NAMES = {0: "low/low", 1: "red-high", 2: "green-high", 3: "both-high"}
 RING_VERSION = 1
 
 

@@ -40,7 +40,7 @@ def test_localise_cdn_links_points_panel_css_at_static() -> None:
 
 def test_vendor_mathjax_copies_the_component_and_what_it_loads(tmp_path: Path) -> None:
     src = bookjs.mathjax_source()
-    assert src is not None, "sphinx-mathjax-offline (requirements.txt) provides MathJax for offline pages"
+    assert src is not None, "sphinx-mathjax-offline (requirements-book.txt) provides MathJax for offline pages"
     path = bookjs.vendor_mathjax(tmp_path)
     assert path == "mathjax/tex-mml-chtml.js"
     assert (tmp_path / path).read_bytes() == (src / "tex-mml-chtml.js").read_bytes()

@@ -13,47 +13,12 @@ import torch
 from deepcycle_core import embed as E
 from deepcycle_core import fingerprint
 from deepcycle_core.runs import RunDir
-from deepcycle_core.store import StoreError, StoreWriter, open_store
+from deepcycle_core.store import StoreError, open_store
 
-N_CELLS = 300
-CHUNK = 64  # 5 chunk-aligned ranges, the last one partial
-
-
-def _write_store(path: Path, channels, n: int = N_CELLS, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    frame = np.arange(n) % 5
-    rows = pd.DataFrame({
-        "track_id": np.arange(n) // 10, "parent_track_id": -1, "frame": frame, "time_h": frame / 6.0,
-        "x": rng.uniform(0, 500, n), "y": rng.uniform(0, 500, n), "field": 0, "birth_frame": -1,
-        "division_frame": -1, "full_cycle": False, "fucci_red": rng.random(n), "fucci_green": rng.random(n),
-        "class": rng.integers(0, 4, n),
-    })
-    frames = pd.DataFrame({"field": 0, "frame": np.arange(5)})
-    for name, _ in channels:
-        frames[f"{name}_median"] = 100.0 + 10 * np.arange(5)
-        frames[f"{name}_std"] = 20.0 + np.arange(5)
-    crops = rng.integers(50, 400, (n, len(channels), 48, 48), dtype=np.uint16)
-    with StoreWriter(path, channels=channels, meta={"frame_interval_min": 10, "pixel_size_um": 0.5},
-                     chunk_cells=CHUNK) as w:
-        w.append(crops, rows)
-        w.set_frames(frames)
-    return path
-
-
-def _write_checkpoint(path: Path, mode: str = "both") -> Path:
-    """A tiny untrained network saved in the checkpoint format training writes."""
-    from deepcycle_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-    from deepcycle_core.model import DeepCycleNet
-    from deepcycle_core.normalise import MODES
-
-    torch.manual_seed(0)
-    roles = list(MODES[mode])
-    net = DeepCycleNet(in_channels=len(roles), backbone="resnet18", truncate=True, pretrained=None).eval()
-    info = {"in_channels": len(roles), "backbone": "resnet18", "truncate": True, "n_classes": 4, "mode": mode,
-            "roles": roles, "channels": ["hoechst", "brightfield"][: len(roles)]}
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "info": info,
-                "model": net.state_dict()}, path)
-    return path
+from builders import EMBED_CHUNK as CHUNK  # noqa: E402
+from builders import EMBED_N_CELLS as N_CELLS  # noqa: E402
+from builders import write_embed_checkpoint as _write_checkpoint  # noqa: E402
+from builders import write_embed_store as _write_store  # noqa: E402
 
 
 @pytest.fixture(scope="module")

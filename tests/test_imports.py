@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_embed import _write_checkpoint, _write_store  # noqa: E402
+from builders import write_embed_checkpoint as _write_checkpoint  # noqa: E402
+from builders import write_embed_store as _write_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
