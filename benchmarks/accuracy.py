@@ -2,10 +2,10 @@
 
     python benchmarks/accuracy.py --profile default --seed 0
 
-Runs (or, with cached descriptors, re-reads) the validation stage on ``data/runs/<profile>/`` -- which
-must hold the outputs of the chapters 01-04 -- and prints the table (one row a method), every target
+Runs the describe stage (which keeps descriptors that are still current) and the validation stage on
+``data/runs/<profile>/`` -- which must hold the outputs of the chapters 01-04 -- and prints the table (one row a method), every target
 as PASS/MISS with its gap, and each baseline's circular MAE as a ratio to the network's measured in the
-same run. Nothing here is fitted on held-out cells; see deepcycle_core.validate.
+same run. Nothing here is fitted on held-out cells; see deepcycle_core.validate and deepcycle_core.describe.
 """
 
 from __future__ import annotations
@@ -15,15 +15,19 @@ import sys
 
 import numpy as np
 
+from deepcycle_core import scoring as s
 from deepcycle_core import validate as v
+from deepcycle_core.describe import run_describe
 from deepcycle_core.runs import load_profile, run_dir
+
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="default", help="parameter profile / run folder name")
     ap.add_argument("--seed", type=int, default=None, help="seed of the fitting-cell sample (default: the profile's)")
-    ap.add_argument("--methods", default="", help=f"comma-separated subset of {','.join(v.METHODS)}")
+    ap.add_argument("--methods", default="", help=f"comma-separated subset of {','.join(s.METHODS)}")
     ap.add_argument("--hard-run", default=None, help="run folder holding a hard-preset store (optional)")
     ap.add_argument("--no-cache", action="store_true", help="recompute ablation and baseline descriptors")
     args = ap.parse_args(argv)
@@ -31,25 +35,24 @@ def main(argv: list[str] | None = None) -> int:
     params = load_profile(args.profile)
     seed = params.get("seed", 0) if args.seed is None else args.seed
     run = run_dir(args.profile)
-    methods = [m for m in args.methods.split(",") if m] or list(params.get("val_methods", v.METHODS))
-    table = v.run_validation(
-        run,
+    methods = [m for m in args.methods.split(",") if m] or list(params.get("val_methods", s.METHODS))
+    opts = dict(
         methods=methods,
         hard_run=args.hard_run,
         fit_cells=int(params.get("val_fit_cells", 20000)),
         heldout_every=int(params.get("val_heldout_every", 1)),
         pca_components=int(params.get("val_pca_components", 8)),
         seed=seed,
-        use_cache=not args.no_cache,
-        progress=False,
     )
+    run_describe(run, **opts, reuse=not args.no_cache, progress=False)  # the descriptors every method reads
+    table = v.run_validation(run, **opts)
     print(f"# accuracy on held-out full-cycle tracks: profile {args.profile}, seed {seed}, run {run.root}")
-    print(v.format_table(table))
+    print(s.format_table(table))
     print()
     if "deepcycle" not in set(table["method"]):
         print("no 'deepcycle' row: targets not checked")
         return 0
-    res = v.check_targets(table)
+    res = s.check_targets(table)
     print("# targets (gap > 0: met by that much; gap < 0: missed by that much)")
     for r in res.itertuples():
         print(f"{r.status:4s}  {r.target:45s} value {r.value:8.3f}   gap {r.gap:+8.3f}")
