@@ -101,9 +101,16 @@ def split_without_training(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"cell_id": cells["cell_id"].to_numpy(), "split": label})
 
 
-def choose_cells(split: pd.DataFrame, *, fit_cells: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(fit_ids, heldout_ids)``: a seeded sample of at most ``fit_cells`` fitting cells (split train or
-    val; never held-out cells or their relatives), and every held-out cell."""
+def choose_cells(
+    split: pd.DataFrame, *, fit_cells: int, seed: int, cells: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit_ids, heldout_ids)``: a seeded sample of about ``fit_cells`` fitting cells (split train or
+    val; never held-out cells or their relatives), and every held-out cell.
+
+    With ``cells`` (the cell table) the sample takes WHOLE tracks (seeded order, until ``fit_cells``
+    is reached), so the fitting cells keep the frame-to-frame continuity the movie orientation reads
+    (:mod:`deepcycle_core.orientation`); without it, single cells.
+    """
     held = np.sort(split.loc[split["split"] == "heldout", "cell_id"].to_numpy(dtype=np.int64))
     pool = np.sort(split.loc[split["split"].isin(FIT_SPLITS), "cell_id"].to_numpy(dtype=np.int64))
     if held.size == 0:
@@ -111,7 +118,20 @@ def choose_cells(split: pd.DataFrame, *, fit_cells: int, seed: int) -> tuple[np.
     if pool.size == 0:
         raise ValueError("the split has no cell to fit a ring on (every track is held out or a relative of one)")
     if pool.size > fit_cells:
-        pool = np.sort(np.random.default_rng(seed).choice(pool, size=fit_cells, replace=False))
+        rng = np.random.default_rng(seed)
+        if cells is None:
+            pool = np.sort(rng.choice(pool, size=fit_cells, replace=False))
+        else:
+            rows = cells.set_index("cell_id").loc[pool]
+            tid = rows["track_id"].to_numpy()
+            field = rows["field"].to_numpy() if "field" in rows.columns else np.zeros(len(rows), np.int64)
+            key = np.where(tid >= 0, field * (int(tid.max(initial=0)) + 1) + tid, -1 - pool)
+            groups, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+            order = rng.permutation(groups.size)
+            n_take = int(np.searchsorted(np.cumsum(counts[order]), fit_cells) + 1)
+            take = np.zeros(groups.size, dtype=bool)
+            take[order[:n_take]] = True
+            pool = np.sort(pool[take[inverse]])
     return pool, held
 
 
@@ -135,7 +155,7 @@ def cell_selection(
     The one selection both this stage (which cells to describe) and the validation (which to fit on and
     judge) use, so the descriptors on disk cover exactly the cells the validation reads.
     """
-    fit, held = choose_cells(split, fit_cells=fit_cells, seed=seed)
+    fit, held = choose_cells(split, fit_cells=fit_cells, seed=seed, cells=cells)
     return fit, held, thin_tracks(cells, held, heldout_every)
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metrics import TWO_PI
+
 __all__ = [
     "MovieTooShort",
     "TrackTable",
@@ -30,8 +32,6 @@ __all__ = [
     "orient_by_tracks",
     "ring_quality",
 ]
-
-TWO_PI = 2.0 * np.pi
 
 
 class MovieTooShort(ValueError):

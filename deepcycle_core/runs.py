@@ -8,7 +8,8 @@ internals. ``data/runs/<profile>/`` holds::
     train/                 checkpoints (last.pt, best.pt), history.csv, split.parquet, summary.json, stamp.json
     embed/                 descriptors.parquet, cells.h5ad, summary.json, stamp.json
     trajectory/            trajectory.parquet, ring.json, stamp.json
-    validate/              table.csv
+    describe/<method>/     descriptors of each validation method (ablations, baselines), stamp.json
+    validate/              table.csv, tracks.csv, phases.csv, confusion.csv, curves.csv, heldout.parquet
 
 The file names live here only, as properties of :class:`RunDir` (and its ``*_NAME`` constants for
 stages writing to a folder of the caller's choice), so no stage spells another stage's file names.

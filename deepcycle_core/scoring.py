@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .metrics import TWO_PI
 
 __all__ = [
     "BASELINES",
@@ -29,6 +30,7 @@ __all__ = [
     "METHOD_LABELS",
     "METRIC_COLUMNS",
     "MIN_COVERAGE",
+    "NOT_A_CLOCK",
     "PHASES",
     "TARGETS",
     "TRUTH_NEEDED",
@@ -41,7 +43,6 @@ __all__ = [
     "track_coverage",
 ]
 
-TWO_PI = 2.0 * np.pi
 
 #: Every method the validation knows, in table order.
 METHODS: tuple[str, ...] = (
@@ -90,6 +91,9 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("circ_mae_h", "<=", 1.5),
     ("era_mae_h", "<=", 2.0),
 )
+
+#: Ring verdicts (deepcycle_core.orientation.ring_quality) under which a row is no clock and never passes.
+NOT_A_CLOCK: tuple[str, ...] = ("folded", "reversed")
 
 #: "Clearly worse": a baseline's circular MAE must be at least this many times the network's.
 CLEARLY_WORSE_RATIO = 1.25
@@ -267,19 +271,23 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
 
     ``gap`` is signed so that a positive number is the margin by which the target is met and a
     negative one the amount it is missed by. A row that used ground truth (``used_truth``) never
-    PASSes: its targets read ``TRUTH`` whatever the numbers. A baseline without a ring reads
-    ``NO RING``: it gave no clock to compare with, which is neither a pass nor a miss of the network.
+    PASSes: its targets read ``TRUTH`` whatever the numbers. A row whose ring the movie showed to be no
+    clock (``ring`` folded or reversed, :mod:`deepcycle_core.orientation`) never PASSes either: its
+    targets read ``NO CLOCK``. A baseline without a ring reads ``NO RING``: it gave no clock to compare
+    with, which is neither a pass nor a miss of the network.
     """
     t = table.set_index("method")
     if method not in t.index:
         raise ValueError(f"method {method!r} is not in the table ({list(t.index)})")
     used = t["used_truth"].fillna(False).astype(bool) if "used_truth" in t.columns else pd.Series(False, index=t.index)
     ours_truth = bool(used.get(method, False))
+    ours_folded = str(t["ring"].get(method, "")) in NOT_A_CLOCK if "ring" in t.columns else False
+    blocked = "TRUTH" if ours_truth else "NO CLOCK" if ours_folded else ""
     rows = []
     for col, op, goal in TARGETS:
         v = float(t.at[method, col])
         gap = v - goal if op == ">=" else goal - v
-        status = "TRUTH" if ours_truth else ("PASS" if gap >= 0 else "MISS")
+        status = blocked or ("PASS" if gap >= 0 else "MISS")
         rows.append({"target": f"{col} {op} {goal:g}", "value": v, "gap": gap, "status": status})
     ours = float(t.at[method, "circ_mae_h"])
     for b in BASELINES:
@@ -288,8 +296,8 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
         v = float(t.at[b, "circ_mae_h"])
         goal = CLEARLY_WORSE_RATIO * ours
         gap = v - goal
-        if ours_truth:
-            status = "TRUTH"
+        if blocked:
+            status = blocked
         elif np.isnan(v):
             status = "NO RING"
         else:

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from . import dataset as D
 from . import fingerprint as fp
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .checkpoint import load_model  # noqa: F401  (transition re-export: validate.py imports it from here)
+from .checkpoint import load_model
 from .fucci import CLASS_NAMES  # the class names live with the gating rule
 from .model import PRESETS, Preset, build_model, get_preset, use_bf16
 from .normalise import NORMALISATION

@@ -35,11 +35,11 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from .fucci import CLASS_NAMES
+from .metrics import TWO_PI
 from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
 
-TWO_PI = 2.0 * np.pi
 #: Biological order of the 4 FUCCI classes going forward from division.
 CLASS_ORDER = (0, 1, 3, 2)
 RING_VERSION = 1

@@ -88,7 +88,8 @@ from .scoring import (
 )
 from .split import FIT_SPLITS
 from .store import CellStore, open_store
-from .trajectory import descriptor_columns
+from .orientation import TrackTable
+from .trajectory import descriptor_columns, load_ring
 
 __all__ = [
     "RingFitError",
@@ -164,10 +165,12 @@ def fit_descriptor_ring(
 ) -> pd.DataFrame:
     """The trajectory module's ring, fitted on the rows of ``fit_ids`` only, read on every row.
 
-    ``descriptors`` is ``cell_id`` + numeric columns (any method). The ring is oriented by the FUCCI
-    classes of the fitting cells, exactly as the trajectory stage does -- never by ground truth; a
-    ring they cannot orient raises :class:`RingFitError`. Returns the trajectory columns (cell_id,
-    x2d, y2d, angle, pseudotime, hours, som_node).
+    ``descriptors`` is ``cell_id`` + numeric columns (any method). The ring is oriented exactly as the
+    trajectory stage orients the network's: by the fitting cells' tracks (the movie) when the store
+    has them, else by their FUCCI classes -- never by ground truth -- and judged along those tracks
+    (``attrs['verdict']``: clock, folded, reversed). A ring that cannot be oriented raises
+    :class:`RingFitError`. Returns the trajectory columns (cell_id, x2d, y2d, angle, pseudotime,
+    hours, som_node).
     """
     from . import trajectory
 
@@ -179,18 +182,20 @@ def fit_descriptor_ring(
         raise ValueError("no fitting cell among the descriptors")
     rows = cells.set_index("cell_id").loc[cid[fit_mask]]
     classes = rows["class"].to_numpy(dtype=np.int64)
+    tracks = TrackTable.from_cells(rows.reset_index()) if {"track_id", "frame", "time_h"} <= set(rows.columns) else None
     kw = dict(ring_kwargs)
     T = kw.pop("T_hours", None)
     if T is None:
         T = doubling_time(cells)
     kw.pop("T_source", None)
     try:
-        ring = trajectory.fit_ring(X[fit_mask], classes, seed=seed, T_hours=T, **kw)
+        ring = trajectory.fit_ring(X[fit_mask], classes, seed=seed, T_hours=T, tracks=tracks, **kw)
     except ValueError as exc:
         raise RingFitError(str(exc)) from exc
     out = ring.transform(X)
     out.insert(0, "cell_id", cid)
     out.attrs["ring_info"] = ring.info
+    out.attrs["verdict"] = ring.verdict
     return out
 
 
@@ -322,11 +327,13 @@ def method_predictions(
         if path.exists():
             fingerprint.check_stage(run, "trajectory")
             traj = pd.read_parquet(path)
+            verdict = load_ring(run.ring).verdict
             split = load_split(run)
             fitting = split.loc[split["split"].isin(FIT_SPLITS), "cell_id"].to_numpy()
             som_ref = traj["cell_id"].to_numpy()[traj["cell_id"].isin(fitting).to_numpy()]
         else:
             traj = fit_descriptor_ring(descriptors(), cells, fit_ids, seed=seed, **kw)
+            verdict = traj.attrs["verdict"]
             note = "no trajectory stage output for this store: the network's ring was fitted here, on the fitting cells"
             som_ref = fit_ids
         if method == "deepcycle_som":
@@ -335,10 +342,13 @@ def method_predictions(
             traj = som_view(traj, som_ref, kw["T_hours"], n_nodes)
     elif method == "nuclear_area":
         traj = single_feature_predictions(descriptors(), fit_ids, eval_ids, "nuclear_area", kw["T_hours"])
+        verdict = "no ring"
     else:  # bf_only, nuclear_only, handmade, pixels_pca: a ring through the method's descriptors
         traj = fit_descriptor_ring(descriptors(), cells, fit_ids, seed=seed, **kw)
+        verdict = traj.attrs["verdict"]
     out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
     out.attrs["note"] = note
+    out.attrs["verdict"] = verdict
     out.attrs["used_truth"] = False
     return out
 
@@ -416,8 +426,8 @@ def run_validation(
             return
         truth = cells[cells["cell_id"].isin(held)]
         row, tracks, curves = score_predictions(pred, truth, coverage=coverage)
-        rows.append({"method": name, "label": label, **row, "used_truth": bool(pred.attrs.get("used_truth", False)),
-                     "note": pred.attrs.get("note", "")})
+        rows.append({"method": name, "label": label, **row, "ring": pred.attrs.get("verdict", ""),
+                     "used_truth": bool(pred.attrs.get("used_truth", False)), "note": pred.attrs.get("note", "")})
         track_tabs.append(tracks.assign(method=name))
         curve_tabs.append(curves.assign(method=name))
         ph, conf = phase_breakdown(pred, truth, phase_reference(cells[cells["cell_id"].isin(fit)]))
@@ -440,7 +450,7 @@ def run_validation(
         for name in hard_methods:
             judge(name, hard, hstore, hsplit, hkw)
 
-    table = pd.DataFrame(rows, columns=["method", "label", *METRIC_COLUMNS, "used_truth", "note"])
+    table = pd.DataFrame(rows, columns=["method", "label", *METRIC_COLUMNS, "ring", "used_truth", "note"])
     out = run.validate
     _atomic_write(table, out / "table.csv", index=False)
     _atomic_write(_concat(track_tabs, ["track_id", "n", "duration_h", "spearman", "pearson", "method"]),

@@ -56,9 +56,8 @@ def test_embedding_a_store_never_imports_training(tmp_path):
     assert "deepcycle_core.dataset" not in mods
 
 
-def test_train_keeps_load_model_for_callers_not_yet_switched():
-    """Transition: ``from deepcycle_core.train import load_model`` still works (validate.py uses it) and
-    is the checkpoint module's function, not a second loader."""
+def test_train_uses_the_one_checkpoint_loader():
+    """Training reloads its best checkpoint with the checkpoint module's loader, not a second one."""
     from deepcycle_core import checkpoint, train
 
     assert train.load_model is checkpoint.load_model

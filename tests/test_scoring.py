@@ -148,6 +148,17 @@ def test_a_row_that_used_ground_truth_never_passes():
     assert "USED GROUND TRUTH" in s.format_table(pd.DataFrame([{**good, "used_truth": True, "note": "", "label": ""}]))
 
 
+def test_a_ring_the_movie_shows_is_no_clock_never_passes():
+    """A folded or reversed ring (judged along the fitting tracks) never passes, whatever its numbers."""
+    good = {"method": "deepcycle", "track_spearman_median": 0.99, "fisher_lee": 0.99, "circ_mae_h": 0.5,
+            "era_mae_h": 0.5, "used_truth": False}
+    base = {"method": "handmade", "circ_mae_h": 5.0, "used_truth": False, "ring": "clock"}
+    assert (s.check_targets(pd.DataFrame([{**good, "ring": "clock"}, base]))["status"] == "PASS").all()
+    for verdict in ("folded", "reversed"):
+        res = s.check_targets(pd.DataFrame([{**good, "ring": verdict}, base]))
+        assert (res["status"] == "NO CLOCK").all(), verdict
+
+
 def test_per_track_statistics_skip_barely_seen_tracks():
     truth = _truth()
     life = truth.groupby("track_id")["cell_id"].transform("size")
