@@ -26,6 +26,7 @@ __all__ = [
     "circular_mae",
     "circular_mae_hours",
     "per_track_correlations",
+    "grouped_spearman",
     "paper_average_curve",
 ]
 
@@ -186,6 +187,53 @@ def per_track_correlations(
             pe = float(stats.pearsonr(since, u).statistic)
         rows.append({"track_id": tid, "n": int(t.size), "duration_h": float(since[-1]), "spearman": sp, "pearson": pe})
     return pd.DataFrame(rows, columns=["track_id", "n", "duration_h", "spearman", "pearson"])
+
+
+def grouped_spearman(group: Any, time_h: Any, pseudotime: Any, *, min_points: int = 5) -> pd.DataFrame:
+    """Per group (a track, or a stretch of one), the Spearman correlation of its unwrapped pseudotime
+    with time -- the statistic of :func:`per_track_correlations`, vectorised over every group at once.
+
+    Sorting, unwrapping and ranking are done for all groups together (no Python loop over groups), so
+    hundreds of thousands of groups cost seconds; ties in time or position are ranked by order, not
+    averaged (cells of one track have distinct times). Groups with fewer than ``min_points`` finite
+    cells or a constant time are dropped. Returns group, n, duration_h, spearman.
+    """
+    g = np.asarray(group, dtype=np.int64)
+    t = np.asarray(time_h, dtype=float)
+    p = np.asarray(pseudotime, dtype=float)
+    if not (len(g) == len(t) == len(p)):
+        raise ValueError("group, time_h and pseudotime must have one entry per cell")
+    ok = np.isfinite(t) & np.isfinite(p)
+    g, t, p = g[ok], t[ok], p[ok]
+    order = np.lexsort((t, g))
+    g, t, p = g[order], t[order], p[order]
+    empty = pd.DataFrame(columns=["group", "n", "duration_h", "spearman"])
+    if g.size == 0:
+        return empty
+    new = np.concatenate([[True], g[1:] != g[:-1]])
+    start = np.flatnonzero(new)
+    gid = np.cumsum(new) - 1  # 0..G-1 in sorted order
+    pos = np.arange(g.size) - start[gid]  # index within the group = rank of time
+    step = np.diff(p, prepend=p[0])
+    step = np.where(new, 0.0, (step + 0.5) % 1.0 - 0.5)  # a jump over half a turn crosses the origin
+    cs = np.cumsum(step)
+    u = cs - cs[start][gid]  # unwrapped, relative to each group's first cell
+    order_u = np.lexsort((u, gid))
+    rank_u = np.empty(g.size, dtype=float)
+    rank_u[order_u] = np.arange(g.size) - start[gid[order_u]]
+    x, y = pos.astype(float), rank_u
+    n = np.bincount(gid).astype(float)
+    sx, sy = np.bincount(gid, x), np.bincount(gid, y)
+    sxy, sxx, syy = np.bincount(gid, x * y), np.bincount(gid, x * x), np.bincount(gid, y * y)
+    cov = sxy - sx * sy / n
+    var_x, var_y = sxx - sx**2 / n, syy - sy**2 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = cov / np.sqrt(var_x * var_y)
+    last = np.concatenate([start[1:], [g.size]]) - 1
+    duration = t[last] - t[start]
+    keep = (n >= min_points) & (duration > 0)
+    return pd.DataFrame({"group": g[start][keep], "n": n[keep].astype(int), "duration_h": duration[keep],
+                         "spearman": rho[keep]})
 
 
 def paper_average_curve(

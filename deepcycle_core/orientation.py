@@ -301,19 +301,21 @@ def ring_quality(
     a folded ring — two stretches of the cycle mapped onto one arc in opposite directions, or a
     crescent whose end runs back to its start — has stretches of tracks along which it runs backwards.
     """
-    from .metrics import per_track_correlations
+    from .metrics import grouped_spearman
 
     p = np.asarray(pseudotime, dtype=float) % 1.0
     ok = tracks.track >= 0
-    df = pd.DataFrame({"track": tracks.track[ok], "time_h": tracks.time_h[ok], "pseudotime": p[ok]})
-    span = df.groupby("track")["time_h"].transform(lambda t: t.max() - t.min())
-    per = per_track_correlations(df[span >= min_span_h], track_col="track", time_col="time_h").dropna(subset=["spearman"])
+    track, time_h, p = tracks.track[ok], tracks.time_h[ok], p[ok]
+    per = grouped_spearman(track, time_h, p).dropna(subset=["spearman"])
+    per = per[per["duration_h"] >= min_span_h]
     if len(per) < min_tracks:
         raise ValueError(f"only {len(per)} tracks span {min_span_h:g} h or more (need {min_tracks}): cannot judge the ring")
     # the same correlation in windows of each track: a fold is local, a whole track may hide it
-    t0 = df.groupby("track")["time_h"].transform("min")
-    df["window"] = df["track"] * 10_000 + ((df["time_h"] - t0) // window_h).astype(np.int64)
-    win = per_track_correlations(df, track_col="window", time_col="time_h").dropna(subset=["spearman"])
+    keys, inv = np.unique(track, return_inverse=True)
+    t0 = np.full(keys.size, np.inf)
+    np.minimum.at(t0, inv, time_h)
+    window = inv.astype(np.int64) * 100_000 + ((time_h - t0[inv]) // window_h).astype(np.int64)
+    win = grouped_spearman(window, time_h, p).dropna(subset=["spearman"])
     win = win[win["duration_h"] >= 0.75 * window_h]
     st = track_steps(p, tracks, lag_h=lag_h)
     rate = st.step / st.dt_h

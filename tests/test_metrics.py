@@ -120,3 +120,22 @@ def test_paper_average_curve(rng):
     assert m.paper_average_curve(rev)["spearman"] < -0.9
     with pytest.raises(ValueError, match="no track"):
         m.paper_average_curve(df.iloc[:0])
+
+
+def test_grouped_spearman_matches_the_per_track_statistic():
+    """The vectorised per-group Spearman gives the per-track statistic's numbers (unwrapping included),
+    in any row order, and drops the groups that statistic drops."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for tid in range(40):
+        n = int(rng.integers(2, 30))
+        t = np.sort(rng.choice(200, n, replace=False)) / 6.0
+        p = (rng.uniform() + np.sign(rng.normal()) * t / 24.0 + rng.normal(0, 0.03, n)) % 1.0
+        rows.append(pd.DataFrame({"track_id": tid, "time_h": t, "pseudotime": p}))
+    df = pd.concat(rows, ignore_index=True).sample(frac=1.0, random_state=1)
+    ref = m.per_track_correlations(df).set_index("track_id")
+    fast = m.grouped_spearman(df["track_id"], df["time_h"], df["pseudotime"]).set_index("group")
+    assert sorted(fast.index) == sorted(ref.index) and len(ref) > 20
+    np.testing.assert_allclose(fast.loc[ref.index, "spearman"], ref["spearman"], atol=1e-9)
+    np.testing.assert_allclose(fast.loc[ref.index, "duration_h"], ref["duration_h"])
+    assert (fast.loc[ref.index, "n"] == ref["n"]).all()
