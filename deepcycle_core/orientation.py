@@ -170,9 +170,9 @@ def _first_frames_after_birth(tracks: TrackTable, window_h: float) -> np.ndarray
 class MovieOrientation:
     """Direction and origin read off the movie's tracks.
 
-    ``pseudotime = (direction * (raw - origin)) mod 1``. ``forward_tracks`` is the share of tracks
-    (with at least one step) whose mean step points the chosen way; ``t_stat`` the chosen direction's
-    evidence (mean of per-track mean steps over its standard error); ``n_births`` how many daughter
+    ``pseudotime = (direction * (raw - origin)) mod 1``. ``forward_tracks`` is the share of the judged
+    tracks whose position advances the chosen way; ``z`` the sign test's evidence for that majority
+    (standard deviations from an even split); ``n_births`` how many daughter
     tracks' first cells placed the origin, ``birth_spread`` their circular spread (1 - mean resultant
     length: 0 = all at one point).
     """
@@ -180,7 +180,7 @@ class MovieOrientation:
     direction: int
     origin: float
     forward_tracks: float
-    t_stat: float
+    z: float
     n_tracks: int
     n_births: int
     birth_spread: float
@@ -194,38 +194,41 @@ def orient_by_tracks(
     raw: Any,
     tracks: TrackTable,
     *,
-    lag_h: float = 1.0,
+    min_span_h: float = 2.0,
     birth_window_h: float = 1.0,
     min_tracks: int = 10,
     min_births: int = 10,
-    min_t: float = 3.0,
+    min_z: float = 3.0,
 ) -> MovieOrientation:
-    """Direction from the steps along the tracks, origin from the cells just born.
+    """Direction from the tracks, origin from the cells just born.
 
-    Direction: each track's mean step (turns per ``lag_h``); the sign of their mean, if it stands
-    ``min_t`` standard errors from zero. Origin: the circular mean of the oriented positions of the
-    daughter tracks' first cells (each track's earliest cell, if seen at most ``birth_window_h`` after
-    its birth: a later one would pull the origin forward by its age). Raises
-    :class:`MovieTooShort` when the movie has too few tracks or births, and ValueError when the ring
-    does not move consistently with time along the tracks (no direction can be read: no clock).
+    Direction: for each track spanning at least ``min_span_h``, the Spearman correlation of its
+    unwrapped position with time; the direction is the sign that most tracks agree on, if a sign test
+    puts that majority ``min_z`` standard deviations from an even split. Ranks, not step sizes: a
+    ring that stalls for long stretches and jumps in others still shows which way it mostly turns.
+    Origin: the circular mean of the oriented positions of the daughter tracks' first cells (each
+    track's earliest cell, if seen at most ``birth_window_h`` after its birth: a later one would pull
+    the origin forward by its age). Raises :class:`MovieTooShort` when the movie has too few tracks or
+    births, and ValueError when the tracks do not agree on a direction (no clock to orient).
     """
+    from .metrics import grouped_spearman
+
     raw = np.asarray(raw, dtype=float) % 1.0
-    st = track_steps(raw, tracks, lag_h=lag_h)
-    if len(st) == 0:
-        raise MovieTooShort("no track has two positions about an hour apart: the movie cannot orient the ring")
-    keys, inv = np.unique(st.track, return_inverse=True)
-    per_track = np.bincount(inv, weights=st.step) / np.bincount(inv)
-    if keys.size < min_tracks:
-        raise MovieTooShort(f"only {keys.size} tracks with steps (need {min_tracks}): the movie cannot orient the ring")
-    mean, se = float(per_track.mean()), float(per_track.std(ddof=1) / np.sqrt(keys.size))
-    t_stat = mean / se if se > 0 else (np.inf if mean != 0 else 0.0)
-    if not abs(t_stat) >= min_t:
+    ok = tracks.track >= 0
+    per = grouped_spearman(tracks.track[ok], tracks.time_h[ok], raw[ok]).dropna(subset=["spearman"])
+    per = per[per["duration_h"] >= min_span_h]
+    if len(per) < min_tracks:
+        raise MovieTooShort(f"only {len(per)} tracks span {min_span_h:g} h or more (need {min_tracks}): "
+                            "the movie cannot orient the ring")
+    n_pos, n_neg = int((per["spearman"] > 0).sum()), int((per["spearman"] < 0).sum())
+    z = (n_pos - n_neg) / np.sqrt(max(n_pos + n_neg, 1))
+    if not abs(z) >= min_z:
         raise ValueError(
-            f"positions do not move consistently along the {keys.size} tracks (t = {t_stat:.2f}): "
-            "the ring does not order time, so neither its direction nor its origin can be read"
+            f"positions do not move consistently along the {len(per)} tracks ({n_pos} advance, {n_neg} go back; "
+            f"sign test z = {z:.2f}): the ring does not order time, so neither its direction nor its origin can be read"
         )
-    direction = 1 if mean > 0 else -1
-    forward = float(np.mean(np.sign(per_track) == direction))
+    direction = 1 if z > 0 else -1
+    forward = (n_pos if direction == 1 else n_neg) / len(per)
     newborn = _first_frames_after_birth(tracks, birth_window_h)
     if newborn.size < min_births:
         raise MovieTooShort(
@@ -237,9 +240,9 @@ def orient_by_tracks(
     return MovieOrientation(
         direction=direction,
         origin=float((direction * origin_x) % 1.0),
-        forward_tracks=forward,
-        t_stat=float(abs(t_stat)),
-        n_tracks=int(keys.size),
+        forward_tracks=float(forward),
+        z=float(abs(z)),
+        n_tracks=int(len(per)),
         n_births=int(newborn.size),
         birth_spread=float(1.0 - r),
     )

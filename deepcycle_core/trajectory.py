@@ -695,7 +695,7 @@ def fit_ring(
 def _orientation_scores(ori: Orientation | MovieOrientation) -> dict[str, Any]:
     """The evidence behind an orientation, by rule."""
     if isinstance(ori, MovieOrientation):
-        return {"forward_tracks": round(ori.forward_tracks, 4), "direction_t": round(ori.t_stat, 2),
+        return {"forward_tracks": round(ori.forward_tracks, 4), "direction_z": round(ori.z, 2),
                 "n_tracks": ori.n_tracks, "n_births": ori.n_births, "birth_spread": round(ori.birth_spread, 4)}
     return {"direction_score": round(ori.direction_score, 4), "division_score": round(ori.division_score, 4)}
 
@@ -705,7 +705,7 @@ def _orientation_info(ori: Orientation | MovieOrientation, class_source: str, no
     if isinstance(ori, MovieOrientation):
         out: dict[str, Any] = {
             "orientation": "movie",
-            "direction_rule": "time runs forward along the fitting tracks (mean step over an hour)",
+            "direction_rule": "time runs forward along most fitting tracks (sign test on per-track Spearman)",
             "origin_rule": "circular mean position of the daughter tracks' first cells (division)",
         }
     else:

@@ -61,7 +61,7 @@ def test_a_clock_is_oriented_from_the_movie(direction, origin):
     ori = orient_by_tracks(raw, TrackTable.from_cells(cells))
     assert ori.direction == direction
     assert abs(((ori.origin - origin) + 0.5) % 1.0 - 0.5) < 0.02
-    assert ori.forward_tracks > 0.95 and ori.t_stat > 10 and ori.n_births >= 10
+    assert ori.forward_tracks > 0.95 and ori.z > 5 and ori.n_births >= 10
     p = ori.apply(raw)
     err = np.abs(((p - cells["true_age"].to_numpy()) + 0.5) % 1.0 - 0.5)
     assert err.mean() < 0.03
