@@ -24,6 +24,7 @@ from .metrics import TWO_PI
 
 __all__ = [
     "MovieTooShort",
+    "NOT_A_CLOCK",
     "TrackTable",
     "TrackSteps",
     "MovieOrientation",
@@ -32,6 +33,10 @@ __all__ = [
     "orient_by_tracks",
     "ring_quality",
 ]
+
+
+#: Verdicts under which a ring is no clock: no hours, never a passed target.
+NOT_A_CLOCK: tuple[str, ...] = ("folded", "reversed", "undirected")
 
 
 class MovieTooShort(ValueError):

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import metrics
 from .metrics import TWO_PI
+from .orientation import NOT_A_CLOCK  # ring verdicts under which a row is no clock and never passes
 
 __all__ = [
     "BASELINES",
@@ -92,8 +93,6 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("era_mae_h", "<=", 2.0),
 )
 
-#: Ring verdicts (deepcycle_core.orientation.ring_quality) under which a row is no clock and never passes.
-NOT_A_CLOCK: tuple[str, ...] = ("folded", "reversed")
 
 #: "Clearly worse": a baseline's circular MAE must be at least this many times the network's.
 CLEARLY_WORSE_RATIO = 1.25
@@ -272,7 +271,7 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
     ``gap`` is signed so that a positive number is the margin by which the target is met and a
     negative one the amount it is missed by. A row that used ground truth (``used_truth``) never
     PASSes: its targets read ``TRUTH`` whatever the numbers. A row whose ring the movie showed to be no
-    clock (``ring`` folded or reversed, :mod:`deepcycle_core.orientation`) never PASSes either: its
+    clock (``ring`` folded, reversed or undirected, :mod:`deepcycle_core.orientation`) never PASSes either: its
     targets read ``NO CLOCK``. A baseline without a ring reads ``NO RING``: it gave no clock to compare
     with, which is neither a pass nor a miss of the network.
     """

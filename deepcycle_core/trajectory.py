@@ -36,7 +36,7 @@ from scipy.spatial import cKDTree
 
 from .fucci import CLASS_NAMES
 from .metrics import TWO_PI
-from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
+from .orientation import NOT_A_CLOCK, MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
 
@@ -429,14 +429,15 @@ class Ring:
 
     @property
     def verdict(self) -> str:
-        """``clock``, ``folded`` or ``reversed`` as judged along the fitting tracks; ``unchecked`` without them."""
+        """``clock``, ``folded``, ``reversed`` or ``undirected`` (the tracks agree on no direction) as judged
+        along the fitting tracks; ``unchecked`` without them."""
         return str(self.info.get("quality", {}).get("verdict", "unchecked"))
 
     def hours(self, pseudotime: Any) -> np.ndarray:
         """ERA hours since division; NaN when the ring has no doubling time, or when the movie showed
         that it is not a clock (folded or reversed): its positions are no time to calibrate."""
         p = np.asarray(pseudotime, dtype=float)
-        if self.T_hours is None or self.verdict in ("folded", "reversed"):
+        if self.T_hours is None or self.verdict in NOT_A_CLOCK:
             return np.full(p.shape, np.nan)
         return self.T_hours * era_age_fraction(self.era_fraction(p))
 
@@ -568,8 +569,8 @@ def fit_ring(
 
     With ``tracks`` the oriented ring is also judged along them (:func:`ring_quality`): its verdict
     (clock, folded, reversed) is in ``info["quality"]``, and a ring that is not a clock gives no hours.
-    A ring whose positions do not move consistently along the tracks raises ValueError: the movie
-    shows it is no clock, and no other rule may orient it. At most ``max_fit_cells`` cells (a seeded
+    When the tracks agree on no direction (``"auto"``) the verdict is ``undirected``: the FUCCI rule
+    orients the ring so that it can still be drawn and compared, but it is no clock and gets no hours. At most ``max_fit_cells`` cells (a seeded
     random subset) are used for the curve, the SOM and the ERA population (200k cells pin quantiles to
     ~0.2 %); the movie rule reads every fitting cell. Raises ValueError with the reason when no ring
     can be fitted.
@@ -622,7 +623,7 @@ def fit_ring(
     xs, cs = xy[fit_idx], classes[fit_idx]
     curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
     raw, _ = project_to_curve(xs, curve_raw)
-    movie_note = ""
+    movie_note, undirected = "", ""
     ori: Orientation | MovieOrientation
     if tracks_for_orientation is not None:
         raw_all = raw if fit_idx.size == n else project_to_curve(xy, curve_raw)[0]
@@ -632,6 +633,12 @@ def fit_ring(
             if orientation == "movie":
                 raise
             movie_note = f"the movie could not orient the ring ({exc}); FUCCI classes used"
+            ori = orient(raw, cs, min_class_cells=min_class_cells)
+        except ValueError as exc:  # the tracks do not agree on a direction: no clock, whatever else orients it
+            if orientation == "movie":
+                raise
+            undirected = str(exc)
+            movie_note = "the tracks do not agree on a direction; FUCCI classes orient the ring for drawing only"
             ori = orient(raw, cs, min_class_cells=min_class_cells)
     else:
         ori = orient(raw, cs, min_class_cells=min_class_cells)
@@ -678,6 +685,8 @@ def fit_ring(
             info["quality"] = ring_quality(pt_all, tracks).to_dict()
         except ValueError as exc:
             info["quality"] = {"verdict": "unchecked", "reason": str(exc)}
+        if undirected:
+            info["quality"].update(verdict="undirected", reason=undirected)
     ring = Ring(
         center=center,
         scale=scale,

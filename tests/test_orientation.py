@@ -212,3 +212,21 @@ def test_the_presets_differ_in_early_s(preset_cells):
         both[preset] = float((c.loc[early_s, "class"] == 3).mean())
     assert low["default"] > 0.6 and low["overlap"] < 0.1
     assert both["overlap"] > 0.6 and both["default"] < 0.2
+
+
+def test_a_ring_the_tracks_give_no_direction_is_drawn_but_no_clock():
+    """Out and back along one arc: the tracks agree on no direction. The stage still gives a ring (the
+    FUCCI rule orients it, for drawing and comparison) but calls it undirected and gives no hours; with
+    orientation="movie" it refuses."""
+    from deepcycle_core.trajectory import fit_ring
+
+    raw, cells = _movie(lambda a: np.interp(a, [0.0, 0.5, 1.0], [0.0, 0.5, 0.0]), n_tracks=120, noise=0.005)
+    # half the crescent's cells sit on the far side of the ring: a closed curve, but no clock
+    raw = np.where(cells["track_id"].to_numpy() % 4 < 2, raw, (1.0 - raw) % 1.0)
+    classes = np.select([raw < 0.1, raw < 0.35, raw < 0.45], [0, 1, 3], 2)  # FUCCI that follows the ring
+    ring = fit_ring(_descriptors(raw), classes, tracks=TrackTable.from_cells(cells), T_hours=24.0)
+    assert ring.verdict == "undirected" and ring.info["orientation"] == "fucci"
+    assert "do not move consistently" in ring.info["quality"]["reason"]
+    assert np.isnan(ring.hours(np.array([0.2, 0.7]))).all()
+    with pytest.raises(ValueError, match="do not move consistently"):
+        fit_ring(_descriptors(raw), classes, tracks=TrackTable.from_cells(cells), orientation="movie")
