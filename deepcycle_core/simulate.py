@@ -55,7 +55,6 @@ import json
 import math
 import os
 import sys
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from . import fucci
+from .atomic import atomic_path
 from .split import fit_mask
 from .store import CROP_SIZE, StoreWriter
 
@@ -928,9 +928,6 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
     import tifffile
 
     mdir.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp_tif = mdir / f".{MOVIE_NAME}.tmp-{tag}"
-    tmp_truth = mdir / f".{TRUTH_NAME}.tmp-{tag}"
     truths: list[pd.DataFrame] = []
 
     def pages() -> Iterator[np.ndarray]:
@@ -940,7 +937,8 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
             for plane in res.images:
                 yield plane
 
-    try:
+    # the inner block leaves first: the movie is renamed onto its name, then the truth table
+    with atomic_path(mdir / TRUTH_NAME) as tmp_truth, atomic_path(mdir / MOVIE_NAME) as tmp_tif:
         with tifffile.TiffWriter(tmp_tif, bigtiff=True, ome=True) as tw:
             tw.write(
                 pages(),
@@ -960,12 +958,6 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
             )
         truth = pd.concat(truths, ignore_index=True)[list(TRUTH_TABLE_COLUMNS)]
         truth.to_parquet(tmp_truth, index=False)
-        os.replace(tmp_tif, mdir / MOVIE_NAME)
-        os.replace(tmp_truth, mdir / TRUTH_NAME)
-    finally:
-        for tmp in (tmp_tif, tmp_truth):
-            if tmp.exists():
-                tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .atomic import write_json_atomic, write_parquet_atomic
 from .fucci import CLASS_NAMES
 from .metrics import TWO_PI
 from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
@@ -509,9 +509,7 @@ class Ring:
         )
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default)))
-        return path
+        return write_json_atomic(path, self.to_dict(), parents=True, indent=1, default=_json_default)
 
 
 def load_ring(path: str | os.PathLike) -> Ring:
@@ -738,17 +736,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def descriptor_columns(columns: Any) -> list[str]:
     """The network's descriptor columns ``d0, d1, ...`` among ``columns``, in index order.
 
@@ -869,7 +856,7 @@ def run_trajectory(
     tdir = Path(out_dir) if out_dir is not None else run.trajectory
     remove_stamp(tdir)  # an interrupted write must not leave a record vouching for the old outputs
     table = tdir / RunDir.TRAJECTORY_NAME
-    _atomic_write(table, lambda tmp: out.to_parquet(tmp, index=False))
+    write_parquet_atomic(table, out, parents=True)
     ring_path = ring.save(tdir / RunDir.RING_NAME)
     params = {"T_hours": T_hours, "whiten": bool(whiten), "n_harmonics": int(n_harmonics),
               "smoothing": float(smoothing), "som_nodes": int(som_nodes), "max_fit_cells": int(max_fit_cells),
