@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .fucci import PHASES  # the phase names' one home
 from .metrics import TWO_PI
 
 __all__ = [
@@ -97,8 +98,6 @@ NOT_A_CLOCK: tuple[str, ...] = ("folded", "reversed")
 
 #: "Clearly worse": a baseline's circular MAE must be at least this many times the network's.
 CLEARLY_WORSE_RATIO = 1.25
-
-PHASES: tuple[str, ...] = ("G1", "S", "G2", "M")
 
 TRUTH_NEEDED = ("track_id", "time_h", "true_age", "true_cycle_h", "true_age_h", "true_phase")
 
