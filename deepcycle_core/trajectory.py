@@ -68,11 +68,11 @@ def era_hours(pseudotime: Any, T_hours: float, reference: Any | None = None) -> 
     return float(T_hours) * era_age_fraction(F)
 
 
-def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
-    """Population doubling time (hours) from cell counts over time: 1 / slope of log2(count) vs time.
+def growth_fit(times_h: Any, counts: Any) -> tuple[float, float]:
+    """The growth curve's least-squares line through log2(count) vs time: ``(slope per hour, intercept)``.
 
-    A least-squares line through log2 counts; raises ValueError when there are fewer than 3 time
-    points with cells or the population does not grow (the ERA needs exponential growth).
+    Time points without cells (or not finite) are dropped; raises ValueError when fewer than 3
+    remain. :func:`doubling_time_from_counts` is 1 / slope; the intercept is for drawing the line.
     """
     t = np.asarray(times_h, dtype=float).ravel()
     c = np.asarray(counts, dtype=float).ravel()
@@ -82,7 +82,18 @@ def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
     t, c = t[ok], c[ok]
     if np.unique(t).size < 3:
         raise ValueError(f"a growth curve needs at least 3 time points with cells, got {np.unique(t).size}")
-    slope = np.polyfit(t, np.log2(c), 1)[0]
+    slope, intercept = np.polyfit(t, np.log2(c), 1)
+    return float(slope), float(intercept)
+
+
+def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
+    """Population doubling time (hours) from cell counts over time: 1 / slope of log2(count) vs time.
+
+    A least-squares line through log2 counts (:func:`growth_fit`); raises ValueError when there are
+    fewer than 3 time points with cells or the population does not grow (the ERA needs exponential
+    growth).
+    """
+    slope = growth_fit(times_h, counts)[0]
     if not slope > 0:
         raise ValueError(f"the cell count does not grow (log2 slope {slope:.3g} per hour): no doubling time")
     return float(1.0 / slope)
