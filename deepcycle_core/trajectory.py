@@ -40,6 +40,13 @@ from .orientation import MovieOrientation, MovieTooShort, TrackTable, orient_by_
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
 
+__all__ = [
+    "CLASS_ORDER", "RING_VERSION", "Orientation", "Ring", "descriptor_columns", "doubling_time_from_counts",
+    "era_age_fraction", "era_hours", "fit_closed_curve", "fit_ring", "fit_ring_som", "growth_fit", "load_ring",
+    "orient", "project_to_curve", "read_descriptor_matrix", "refresh_command", "register_cli", "run_trajectory",
+    "som_nodes_of",
+]
+
 #: Biological order of the 4 FUCCI classes going forward from division.
 CLASS_ORDER = (0, 1, 3, 2)
 RING_VERSION = 1
