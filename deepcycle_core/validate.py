@@ -479,7 +479,7 @@ def _cli_validate(args: argparse.Namespace) -> int:
     run_describe(run, **kw, reuse=not args.no_cache, progress=not args.quiet)  # current descriptors are kept
     table = run_validation(run, **kw)
     print(format_table(table))
-    print(f"wrote {run.validate / 'table.csv'}")
+    print(f"wrote {run.validate_table}")
     return 0
 
 
