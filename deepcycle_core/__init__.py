@@ -6,4 +6,6 @@ One module a concept: ``store`` (the on-disk cell store), ``simulate`` (the virt
 (figures shared by chapters) and ``pipeline`` (runs the book).
 """
 
+__all__ = ["__version__"]  # the modules are imported by name: a star import must not pull in torch
+
 __version__ = "0.1.0"

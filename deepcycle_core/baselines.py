@@ -26,6 +26,11 @@ import pandas as pd
 from .normalise import frame_norm, normalise_crops
 from .store import CROP_SIZE, CellStore
 
+__all__ = [
+    "HANDMADE_COLUMNS", "frame_stats", "handmade_descriptors", "normalise", "pixel_pca_descriptors",
+    "pooled_pixels",
+]
+
 #: Names of the hand-made feature columns, in order.
 HANDMADE_COLUMNS: tuple[str, ...] = ("nuclear_integrated", "nuclear_area", "bf_texture")
 

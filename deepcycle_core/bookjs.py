@@ -26,6 +26,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write
+
 __all__ = [
     "VENDOR_DIR",
     "PANEL_CDN_RE",
@@ -80,9 +82,7 @@ def _copy_if_changed(src: Path, target: Path) -> None:
     if target.exists() and target.stat().st_size == src.stat().st_size:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    atomic_write(target, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def vendor_js(dest: str | os.PathLike) -> list[str]:

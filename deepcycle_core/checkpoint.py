@@ -5,20 +5,20 @@ lives next to the network and not in the training loop: inference imports this m
 optimiser or the data loaders.
 
 A checkpoint is a dict ``{format, version, kind, info, config, model, ...}`` saved with ``torch.save``.
-It is written atomically (temporary file, then ``os.replace``), so a crash never leaves a half-written
-``best.pt``, and read only with ``torch.load(weights_only=True)``, so a malicious file cannot run code.
+It is written atomically (:mod:`deepcycle_core.atomic`: temporary file, then rename), so a crash never
+leaves a half-written ``best.pt``, and read only with ``torch.load(weights_only=True)``, so a malicious file cannot run code.
 Every failure raises :class:`CheckpointError` naming the file.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_write
 from .model import DeepCycleNet
 
 __all__ = [
@@ -41,14 +41,7 @@ def save_checkpoint(path: str | os.PathLike, kind: str, **fields: Any) -> Path:
     """
     path = Path(path)
     obj = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind, **fields}
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from . import fingerprint
+from .atomic import write_parquet_atomic
 from .runs import RunDir
 from .scoring import HARD_METHODS, METHODS
 from .split import FIT_SPLITS, holdout_masks, read_split
@@ -386,17 +386,6 @@ def describe_method(
                      f"{', '.join([*NETWORK_MODES, 'nuclear_area', 'handmade', 'pixels_pca'])}")
 
 
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_describe(
     run: RunDir | str | os.PathLike,
     *,
@@ -457,7 +446,7 @@ def run_describe(
                                  pca_pool=pca_pool, progress=progress)
             folder = path.parent
             fingerprint.remove_stamp(folder)  # an interrupted write must not leave a record vouching for old files
-            _atomic_parquet(df, path)
+            write_parquet_atomic(path, df, parents=True)
             record = {**params, "fit_cells": int(fit_cells), "heldout_every": int(heldout_every), "seed": int(seed)}
             # no memo: it holds the digest of the file just replaced
             fingerprint.write_stamp(folder, stage="describe", outputs=[path], inputs=_inputs(method, data_run, run),

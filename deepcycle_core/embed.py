@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import fingerprint as fp
+from .atomic import atomic_write, write_json_atomic, write_parquet_atomic
 from .normalise import MODES, frame_norm, normalise_crops
 from .runs import RunDir, resolve_run
 from .store import CellStore, open_store
@@ -251,10 +252,6 @@ def _iter_dask(
 # ----------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------
-def _atomic_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
 def descriptor_table(desc: np.ndarray, feats: np.ndarray | None = None) -> pd.DataFrame:
     """``cell_id, d0..d3[, f0..fK]`` as float32 columns."""
     cols: dict[str, np.ndarray] = {"cell_id": np.arange(len(desc), dtype=np.int64)}
@@ -277,23 +274,7 @@ def write_h5ad(path: Path, cells: pd.DataFrame, desc: np.ndarray, feats: np.ndar
     if feats is not None:
         obsm["X_features"] = feats.astype(np.float32)
     adata = ad.AnnData(obs=obs, obsm=obsm, uns={"deepcycle": json.loads(json.dumps(uns, default=str))})
-    tmp = _atomic_path(path)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_parquet(path: Path, table: pd.DataFrame) -> None:
-    tmp = _atomic_path(path)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, adata.write_h5ad)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -420,12 +401,10 @@ def embed(
         "seconds": round(seconds, 3),
         "cells_per_s": round(n / seconds, 1) if seconds > 0 else None,
     }
-    _write_parquet(out / DESCRIPTORS_NAME, descriptor_table(desc, feats))
+    write_parquet_atomic(out / DESCRIPTORS_NAME, descriptor_table(desc, feats))
     if h5ad:
         write_h5ad(out / H5AD_NAME, store.cells, desc, feats, summary)
-    tmp = _atomic_path(out / SUMMARY_NAME)
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out / SUMMARY_NAME)
+    write_json_atomic(out / SUMMARY_NAME, summary, indent=2)
     fp.write_stamp(out, stage="embed", outputs=[out / DESCRIPTORS_NAME], memo=memo, **stamp)
     return out
 

@@ -20,6 +20,7 @@ from scipy import stats
 from scipy import ndimage
 
 from .store import CROP_SIZE, CellStore
+from .trajectory import era_age_fraction  # the ERA formula's one home
 
 __all__ = [
     "FEATURE_COLUMNS",
@@ -103,14 +104,15 @@ def era_age(values: np.ndarray, increasing: bool = True) -> np.ndarray:
     """Cycle position in [0, 1) implied by a feature's rank, assuming age grows with the feature.
 
     The rank fraction F in (0, 1) is mapped through the steady-state age distribution of an
-    exponentially growing population, ``a = -log2(1 - F/2)``.
+    exponentially growing population, ``a = -log2(1 - F/2)``
+    (:func:`deepcycle_core.trajectory.era_age_fraction`, the one home of that formula).
     """
     v = np.asarray(values, dtype=float)
     if v.size == 0 or not np.isfinite(v).all():
         raise ValueError("era_age needs a non-empty, finite feature vector")
     r = stats.rankdata(v if increasing else -v, method="average")
     frac = (r - 0.5) / len(v)
-    return -np.log2(1.0 - frac / 2.0)
+    return era_age_fraction(frac)
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -153,7 +155,7 @@ def baseline_table(features: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
             "auc_m_vs_g2": max(auc, 1.0 - auc),
         })
     rng = np.random.default_rng(0)
-    guess = -np.log2(1.0 - rng.uniform(size=len(age)) / 2.0)
+    guess = era_age_fraction(rng.uniform(size=len(age)))
     d0 = np.abs((guess - age + 0.5) % 1.0 - 0.5)
     rows.append({"feature": "no information", "spearman": 0.0, "mae_h": float(np.mean(d0 * cyc)),
                  "spearman_g1": 0.0, "auc_m_vs_g2": 0.5})

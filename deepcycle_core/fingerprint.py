@@ -30,10 +30,10 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .atomic import write_json_atomic
 from .runs import RunDir
 
 __all__ = [
@@ -215,15 +215,7 @@ def write_stamp(
         "params": _jsonable(dict(params or {})),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / STAMP_NAME
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(json.dumps(stamp, indent=1))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_json_atomic(folder / STAMP_NAME, stamp, indent=1)
 
 
 def remove_stamp(folder: str | os.PathLike) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "CLASS_NAMES",
+    "PHASES",
     "BACKGROUND_PERCENTILE",
     "frame_background",
     "measure",
@@ -27,6 +28,11 @@ __all__ = [
 
 #: Names of the four classes, indexed by class code.
 CLASS_NAMES: tuple[str, ...] = ("low/low", "red-high", "green-high", "both-high")
+
+#: The cell-cycle phases in cycle order: the simulator's ground truth (``true_phase``) and the rows of
+#: the validation's per-phase breakdown. Their one home is here, beside the classes that proxy them,
+#: because this module is light (numpy only) and both the simulator and the scoring import it.
+PHASES: tuple[str, ...] = ("G1", "S", "G2", "M")
 
 #: Default per-frame background reference: this percentile of the whole frame. Nuclei cover well
 #: under three quarters of any frame, so the 25th percentile lies in the background, yet it is far

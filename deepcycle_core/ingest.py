@@ -50,7 +50,7 @@ ROLES = ("nuclear", "brightfield", "fucci_red", "fucci_green")
 #: Channel names looked for when none are given (the simulator's names).
 DEFAULT_CHANNELS = {"nuclear": "hoechst", "brightfield": "brightfield", "fucci_red": "fucci_red", "fucci_green": "fucci_green"}
 DEFAULT_DIAMETER_PX = 16.0
-HALF = CROP_SIZE // 2
+_HALF = CROP_SIZE // 2
 
 
 def parse_channels(spec: str | Mapping[str, str | int] | None) -> dict[str, str | int] | None:
@@ -102,7 +102,7 @@ def crop_at(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     cy = np.rint(ys).astype(np.int64)
     out = np.empty((len(cx), CROP_SIZE, CROP_SIZE), dtype=image.dtype)
     for i in range(len(cx)):
-        out[i] = image[cy[i] - HALF : cy[i] + HALF, cx[i] - HALF : cx[i] + HALF]
+        out[i] = image[cy[i] - _HALF : cy[i] + _HALF, cx[i] - _HALF : cx[i] + _HALF]
     return out
 
 
@@ -111,7 +111,7 @@ def inside(xs: np.ndarray, ys: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     cx = np.rint(xs).astype(np.int64)
     cy = np.rint(ys).astype(np.int64)
     h, w = shape
-    return (cx - HALF >= 0) & (cx + HALF <= w) & (cy - HALF >= 0) & (cy + HALF <= h)
+    return (cx - _HALF >= 0) & (cx + _HALF <= w) & (cy - _HALF >= 0) & (cy + _HALF <= h)
 
 
 def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
@@ -244,7 +244,7 @@ def ingest(
         n_border = int((~keep).sum())
         spots = spots[keep].reset_index(drop=True)
         if spots.empty:
-            raise MovieError(f"{mov.source}: every nucleus lies within {HALF} px of the border; no crop fits")
+            raise MovieError(f"{mov.source}: every nucleus lies within {_HALF} px of the border; no crop fits")
         red = np.full(len(spots), np.nan)
         green = np.full(len(spots), np.nan)
         by_frame = {int(f): g.index.to_numpy() for f, g in spots.groupby("frame")}
@@ -333,7 +333,7 @@ def match_store(
     frames = set(st.frames["frame"].tolist())
     tru = tru[tru["frame"].isin(frames)]
     det = st.cells if spots is None else (pd.read_parquet(spots) if not isinstance(spots, pd.DataFrame) else spots)
-    return match_truth(det, tru, max_dist_px, shape=tuple(shape), margin_px=HALF)
+    return match_truth(det, tru, max_dist_px, shape=tuple(shape), margin_px=_HALF)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -23,7 +23,13 @@ import torch
 from torch import nn
 from torchvision import models
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "BACKBONES", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "build_model",
+    "descriptor_from_logits", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained",
+    "use_bf16",
+]
+
+_log = logging.getLogger(__name__)
 
 N_CLASSES = 4
 DESCRIPTOR_EPS = 1e-7
@@ -225,7 +231,7 @@ class DeepCycleNet(nn.Module):
         if path is not None:
             load_backbone_state(self.body, path)
             self.pretrained_from = path.name
-            log.info("loaded ImageNet weights for %s from %s", backbone, path)
+            _log.info("loaded ImageNet weights for %s from %s", backbone, path)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features (n, n_features): the richer latent space behind the descriptor."""

@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+__all__ = ["RunDir", "load_profile", "repo_root", "resolve_run", "run_dir"]
+
 
 def repo_root(start: str | os.PathLike | None = None) -> Path:
     """The project root: the first folder upward from ``start`` (default: cwd) holding ``_config.yml``.

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
+from .fucci import PHASES  # the phase names' one home
 from .metrics import TWO_PI
 from .orientation import NOT_A_CLOCK  # ring verdicts under which a row is no clock and never passes
 
@@ -96,8 +97,6 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
 
 #: "Clearly worse": a baseline's circular MAE must be at least this many times the network's.
 CLEARLY_WORSE_RATIO = 1.25
-
-PHASES: tuple[str, ...] = ("G1", "S", "G2", "M")
 
 TRUTH_NEEDED = ("track_id", "time_h", "true_age", "true_cycle_h", "true_age_h", "true_phase")
 

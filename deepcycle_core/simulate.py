@@ -55,7 +55,6 @@ import json
 import math
 import os
 import sys
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from . import fucci
+from .fucci import PHASES  # the phase names' one home (re-exported: simulate.PHASES)
+from .atomic import atomic_path
 from .split import fit_mask
 from .store import CROP_SIZE, StoreWriter
 
@@ -105,7 +106,7 @@ TRUTH_TABLE_COLUMNS = (
 )
 #: No field holds more founders than this; more cells means more fields (memory ~ one field).
 MAX_CELLS_PER_FIELD = 1500
-PHASES = np.array(["G1", "S", "G2", "M"])
+_PHASE_LABELS = np.array(PHASES)  # indexed by phase code (0 G1, 1 S, 2 G2, 3 M)
 
 _P_NUC = 32  # patch size of one nuclear / FUCCI blob
 _P_BF = 48  # patch size of one brightfield cell body
@@ -720,7 +721,7 @@ def _render(job: _FrameJob) -> _FrameResult:
         "fucci_green": green_m,
         "class": np.full(len(k), -1, np.int64),
         "true_age": a[k],
-        "true_phase": PHASES[phase[k]],
+        "true_phase": _PHASE_LABELS[phase[k]],
         "true_dna": bio["dna"][k],
         "true_red": bio["red"][k],
         "true_green": bio["green"][k],
@@ -748,7 +749,7 @@ def _render(job: _FrameJob) -> _FrameResult:
             "birth_frame": s2["birth_frame"].to_numpy(np.int64),
             "division_frame": s2["division_frame"].to_numpy(np.int64),
             "true_age": a[inside],
-            "true_phase": PHASES[phase[inside]],
+            "true_phase": _PHASE_LABELS[phase[inside]],
         })
     return _FrameResult(job.field, job.frame, crops.astype(np.uint16), rows, stats, images, truth)
 
@@ -928,9 +929,6 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
     import tifffile
 
     mdir.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp_tif = mdir / f".{MOVIE_NAME}.tmp-{tag}"
-    tmp_truth = mdir / f".{TRUTH_NAME}.tmp-{tag}"
     truths: list[pd.DataFrame] = []
 
     def pages() -> Iterator[np.ndarray]:
@@ -940,7 +938,8 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
             for plane in res.images:
                 yield plane
 
-    try:
+    # the inner block leaves first: the movie is renamed onto its name, then the truth table
+    with atomic_path(mdir / TRUTH_NAME) as tmp_truth, atomic_path(mdir / MOVIE_NAME) as tmp_tif:
         with tifffile.TiffWriter(tmp_tif, bigtiff=True, ome=True) as tw:
             tw.write(
                 pages(),
@@ -960,12 +959,6 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
             )
         truth = pd.concat(truths, ignore_index=True)[list(TRUTH_TABLE_COLUMNS)]
         truth.to_parquet(tmp_truth, index=False)
-        os.replace(tmp_tif, mdir / MOVIE_NAME)
-        os.replace(tmp_truth, mdir / TRUTH_NAME)
-    finally:
-        for tmp in (tmp_tif, tmp_truth):
-            if tmp.exists():
-                tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ Only ``train`` and ``val`` cells (:data:`FIT_SPLITS`) may be used to fit anythin
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .atomic import write_parquet_atomic
 
 __all__ = [
     "SPLITS",
@@ -113,15 +114,9 @@ def make_split(cells: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0) ->
 def write_split(split: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a split table atomically (temporary name, then rename)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     out = split.copy()
     out["split"] = out["split"].astype(str)
-    try:
-        out.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_parquet_atomic(path, out)
 
 
 def read_split(path: str | os.PathLike) -> pd.DataFrame:

@@ -29,7 +29,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -39,6 +38,7 @@ import pandas as pd
 import zarr
 
 from . import __version__
+from .atomic import temporary_name
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -402,7 +402,7 @@ class StoreWriter:
         self.path = Path(self.path)
         if self.path.exists() and not self.overwrite:
             raise _fail(self.path, "already exists (pass overwrite=True / --overwrite to replace it)")
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}")
+        self._tmp = temporary_name(self.path)  # the whole folder is written here, then renamed (_finalise)
         self._rows: list[pd.DataFrame] = []
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
@@ -502,7 +502,7 @@ class StoreWriter:
         (self._tmp / META_NAME).write_text(json.dumps(meta, indent=2, default=_json_default))
         open_store(self._tmp)  # validate the finished folder before it becomes visible
         if self.path.exists():
-            trash = self.path.with_name(f".{self.path.name}.old-{uuid.uuid4().hex[:8]}")
+            trash = temporary_name(self.path, "old")
             os.rename(self.path, trash)
             os.rename(self._tmp, self.path)
             shutil.rmtree(trash, ignore_errors=True)

@@ -25,7 +25,6 @@ import os
 import random
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from torch.utils.data import DataLoader
 
 from . import dataset as D
 from . import fingerprint as fp
+from .atomic import write_csv_atomic, write_json_atomic
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .checkpoint import load_model
 from .fucci import CLASS_NAMES  # the class names live with the gating rule
@@ -167,18 +167,6 @@ def _make_scheduler(opt: torch.optim.Optimizer, p: Preset, total_steps: int):
         pct = max(0.25, 2.0 / total_steps)
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=total_steps, pct_start=pct)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-
-
-def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _write_json_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 def refresh_command(
@@ -475,7 +463,7 @@ def _train(
                 )
             running = [0.0, 0, 0]
             save_last(epoch + 1, 0)
-            _write_csv_atomic(pd.DataFrame(history), out / RunDir.HISTORY_NAME)
+            write_csv_atomic(out / RunDir.HISTORY_NAME, pd.DataFrame(history), index=False)
             if progress:
                 print(
                     f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
@@ -507,7 +495,7 @@ def _train(
         "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
         "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    _write_json_atomic(summary, summary_path)
+    write_json_atomic(summary_path, summary, indent=2)
     fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
     return summary
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,19 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from .atomic import write_json_atomic, write_parquet_atomic
 from .fucci import CLASS_NAMES
 from .metrics import TWO_PI
 from .orientation import NOT_A_CLOCK, MovieOrientation, MovieTooShort, TrackTable, orient_by_tracks, ring_quality
 from .runs import RunDir
 from .split import FIT_SPLITS, read_split
+
+__all__ = [
+    "CLASS_ORDER", "RING_VERSION", "Orientation", "Ring", "descriptor_columns", "doubling_time_from_counts",
+    "era_age_fraction", "era_hours", "fit_closed_curve", "fit_ring", "fit_ring_som", "growth_fit", "load_ring",
+    "orient", "project_to_curve", "read_descriptor_matrix", "refresh_command", "register_cli", "run_trajectory",
+    "som_nodes_of",
+]
 
 #: Biological order of the 4 FUCCI classes going forward from division.
 CLASS_ORDER = (0, 1, 3, 2)
@@ -68,11 +75,11 @@ def era_hours(pseudotime: Any, T_hours: float, reference: Any | None = None) -> 
     return float(T_hours) * era_age_fraction(F)
 
 
-def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
-    """Population doubling time (hours) from cell counts over time: 1 / slope of log2(count) vs time.
+def growth_fit(times_h: Any, counts: Any) -> tuple[float, float]:
+    """The growth curve's least-squares line through log2(count) vs time: ``(slope per hour, intercept)``.
 
-    A least-squares line through log2 counts; raises ValueError when there are fewer than 3 time
-    points with cells or the population does not grow (the ERA needs exponential growth).
+    Time points without cells (or not finite) are dropped; raises ValueError when fewer than 3
+    remain. :func:`doubling_time_from_counts` is 1 / slope; the intercept is for drawing the line.
     """
     t = np.asarray(times_h, dtype=float).ravel()
     c = np.asarray(counts, dtype=float).ravel()
@@ -82,7 +89,18 @@ def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
     t, c = t[ok], c[ok]
     if np.unique(t).size < 3:
         raise ValueError(f"a growth curve needs at least 3 time points with cells, got {np.unique(t).size}")
-    slope = np.polyfit(t, np.log2(c), 1)[0]
+    slope, intercept = np.polyfit(t, np.log2(c), 1)
+    return float(slope), float(intercept)
+
+
+def doubling_time_from_counts(times_h: Any, counts: Any) -> float:
+    """Population doubling time (hours) from cell counts over time: 1 / slope of log2(count) vs time.
+
+    A least-squares line through log2 counts (:func:`growth_fit`); raises ValueError when there are
+    fewer than 3 time points with cells or the population does not grow (the ERA needs exponential
+    growth).
+    """
+    slope = growth_fit(times_h, counts)[0]
     if not slope > 0:
         raise ValueError(f"the cell count does not grow (log2 slope {slope:.3g} per hour): no doubling time")
     return float(1.0 / slope)
@@ -510,9 +528,7 @@ class Ring:
         )
 
     def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default)))
-        return path
+        return write_json_atomic(path, self.to_dict(), parents=True, indent=1, default=_json_default)
 
 
 def load_ring(path: str | os.PathLike) -> Ring:
@@ -747,17 +763,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj)}")
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def descriptor_columns(columns: Any) -> list[str]:
     """The network's descriptor columns ``d0, d1, ...`` among ``columns``, in index order.
 
@@ -878,7 +883,7 @@ def run_trajectory(
     tdir = Path(out_dir) if out_dir is not None else run.trajectory
     remove_stamp(tdir)  # an interrupted write must not leave a record vouching for the old outputs
     table = tdir / RunDir.TRAJECTORY_NAME
-    _atomic_write(table, lambda tmp: out.to_parquet(tmp, index=False))
+    write_parquet_atomic(table, out, parents=True)
     ring_path = ring.save(tdir / RunDir.RING_NAME)
     params = {"T_hours": T_hours, "whiten": bool(whiten), "n_harmonics": int(n_harmonics),
               "smoothing": float(smoothing), "som_nodes": int(som_nodes), "max_fit_cells": int(max_fit_cells),

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from . import fingerprint
+from .atomic import write_csv_atomic, write_parquet_atomic
 from .describe import (
     cell_selection,
     check_method_descriptors,
@@ -356,20 +356,6 @@ def method_predictions(
 # ------------------------------------------------------------------------------------------------
 # the whole validation of a run
 # ------------------------------------------------------------------------------------------------
-def _atomic_write(df: pd.DataFrame, path: Path, **kwargs: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def run_validation(
     run: RunDir | str | os.PathLike,
     *,
@@ -452,14 +438,16 @@ def run_validation(
 
     table = pd.DataFrame(rows, columns=["method", "label", *METRIC_COLUMNS, "ring", "used_truth", "note"])
     out = run.validate
-    _atomic_write(table, out / "table.csv", index=False)
-    _atomic_write(_concat(track_tabs, ["track_id", "n", "duration_h", "spearman", "pearson", "method"]),
-                  out / "tracks.csv", index=False)
-    _atomic_write(_concat(phase_tabs, ["phase", "n_cells", "mae_h", "bias_h", "method"]), out / "phases.csv", index=False)
-    _atomic_write(_concat(conf_tabs, ["true_phase", *PHASES, "method"]), out / "confusion.csv", index=False)
-    _atomic_write(_concat(curve_tabs, ["relative_time", "mean_raw", "sd_raw", "mean_unwrapped", "sd_unwrapped",
-                                       "n_tracks", "method"]), out / "curves.csv", index=False)
-    _atomic_write(_concat(preds, ["cell_id", "pseudotime", "hours", "method"]), out / "heldout.parquet")
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(run.validate_table, table, index=False)
+    write_csv_atomic(out / "tracks.csv", _concat(track_tabs, ["track_id", "n", "duration_h", "spearman", "pearson",
+                                                              "method"]), index=False)
+    write_csv_atomic(out / "phases.csv", _concat(phase_tabs, ["phase", "n_cells", "mae_h", "bias_h", "method"]),
+                     index=False)
+    write_csv_atomic(out / "confusion.csv", _concat(conf_tabs, ["true_phase", *PHASES, "method"]), index=False)
+    write_csv_atomic(out / "curves.csv", _concat(curve_tabs, ["relative_time", "mean_raw", "sd_raw", "mean_unwrapped",
+                                                              "sd_unwrapped", "n_tracks", "method"]), index=False)
+    write_parquet_atomic(out / "heldout.parquet", _concat(preds, ["cell_id", "pseudotime", "hours", "method"]))
     return table
 
 
@@ -491,7 +479,7 @@ def _cli_validate(args: argparse.Namespace) -> int:
     run_describe(run, **kw, reuse=not args.no_cache, progress=not args.quiet)  # current descriptors are kept
     table = run_validation(run, **kw)
     print(format_table(table))
-    print(f"wrote {run.validate / 'table.csv'}")
+    print(f"wrote {run.validate_table}")
     return 0
 
 

@@ -173,6 +173,9 @@ def test_doubling_time_from_counts():
     t = np.arange(0, 33.3, 1 / 6)
     counts = np.round(500 * 2 ** (t / 22.0) * rng.lognormal(0, 0.02, t.size))
     assert tr.doubling_time_from_counts(t, counts) == pytest.approx(22.0, rel=0.02)
+    slope, icpt = tr.growth_fit(t, counts)  # the line the data chapter draws: the same fit
+    assert tr.doubling_time_from_counts(t, counts) == 1.0 / slope
+    assert icpt == pytest.approx(np.log2(500), abs=0.02)
     with pytest.raises(ValueError, match="does not grow"):
         tr.doubling_time_from_counts(t, 1000 - t)
     with pytest.raises(ValueError, match="at least 3"):
