@@ -665,19 +665,23 @@ def fit_ring(
         curve, start = np.roll(curve_raw[::-1], 1, axis=0), (1.0 - ori.origin) % 1.0
     curve = _resample_closed(curve, n_curve_points, start=start)
     pt, _ = project_to_curve(xs, curve)
-    # the paper's variant, oriented by the same rule on its node angle
+    # the paper's variant, oriented by the same rule
     nodes = fit_ring_som(xs[:: max(1, len(xs) // 50_000)], som_nodes)  # 30 nodes need no more cells
-    if isinstance(ori, MovieOrientation):  # the same rule on the node positions of every fitting cell
-        som_ori = orient_by_tracks(som_nodes_of(xy, nodes) / som_nodes, tracks_for_orientation)
+    if isinstance(ori, MovieOrientation):
+        # the movie's orientation of the curve, carried to the nodes: each node's place on the oriented
+        # curve; node 0 is the first after the origin, and the ring is walked the way those places grow
+        # (re-reading 30 discrete node positions along the tracks would be a noisier second verdict)
+        q = ori.apply(project_to_curve(nodes, curve_raw)[0])
+        som_dir = 1 if np.sum((np.diff(np.concatenate([q, q[:1]])) + 0.5) % 1.0 - 0.5) >= 0 else -1
+        k0, som_ori = int(np.argmin(q)), ori
+        order = (k0 + som_dir * np.arange(som_nodes)) % som_nodes
     else:
         som_ori = orient(som_nodes_of(xs, nodes) / som_nodes, cs, min_class_cells=min_class_cells)
-    if isinstance(som_ori, MovieOrientation):  # the node where daughters start becomes node 0
-        k0 = int(np.round(som_ori.origin * som_nodes)) % som_nodes
-    else:  # node that follows the origin (a class boundary between nodes) becomes node 0
+        # node that follows the origin (a class boundary between nodes) becomes node 0
         k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
             np.floor(som_ori.origin * som_nodes + 1e-9)
         ) % som_nodes
-    order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
+        order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
     nodes = nodes[order]
     levels = np.linspace(0.0, 1.0, 1001)
     quant = np.quantile(pt, levels)
