@@ -149,7 +149,7 @@ def test_fit_ring_orients_by_the_movie_and_judges_the_clock():
     # the paper's SOM nodes are walked in the same direction from the same origin
     node = ring.transform(_descriptors(raw))["som_node"].to_numpy()
     som_err = np.abs((((node + 0.5) / len(ring.som_nodes) - cells["true_age"].to_numpy()) + 0.5) % 1.0 - 0.5)
-    assert som_err.mean() < 0.04
+    assert som_err.mean() < 0.06  # a node is 1/30 of a turn wide; reversed or shifted would be ~0.25
 
 
 def test_fit_ring_gives_no_hours_for_a_folded_ring():
