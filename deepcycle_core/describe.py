@@ -46,7 +46,7 @@ from . import fingerprint
 from .atomic import write_parquet_atomic
 from .runs import RunDir
 from .scoring import HARD_METHODS, METHODS
-from .split import FIT_SPLITS, holdout_masks, read_split
+from .split import FIT_SPLITS, holdout_masks, read_split, track_keys
 from .store import CellStore, open_store
 
 __all__ = [
@@ -122,10 +122,7 @@ def choose_cells(
         if cells is None:
             pool = np.sort(rng.choice(pool, size=fit_cells, replace=False))
         else:
-            rows = cells.set_index("cell_id").loc[pool]
-            tid = rows["track_id"].to_numpy()
-            field = rows["field"].to_numpy() if "field" in rows.columns else np.zeros(len(rows), np.int64)
-            key = np.where(tid >= 0, field * (int(tid.max(initial=0)) + 1) + tid, -1 - pool)
+            key, _ = track_keys(cells.set_index("cell_id").loc[pool])  # untracked cells: one group each
             groups, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
             order = rng.permutation(groups.size)
             n_take = int(np.searchsorted(np.cumsum(counts[order]), fit_cells) + 1)

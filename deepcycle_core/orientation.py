@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import TWO_PI
+from .split import track_keys
 
 __all__ = [
     "MovieTooShort",
@@ -86,8 +87,7 @@ class TrackTable:
         if missing:
             raise ValueError(f"the cell table lacks column(s) {missing}: no track information")
         tid = cells["track_id"].to_numpy().astype(np.int64)
-        field = cells["field"].to_numpy().astype(np.int64) if "field" in cells.columns else np.zeros(len(cells), np.int64)
-        key = np.where(tid >= 0, field * (int(tid.max(initial=0)) + 1) + tid, -1)
+        key = np.where(tid >= 0, track_keys(cells)[0], -1)
         time_h = cells["time_h"].to_numpy(dtype=float)
         frame = cells["frame"].to_numpy(dtype=float)
         since = np.full(len(cells), np.nan)

@@ -29,6 +29,7 @@ from .atomic import write_parquet_atomic
 __all__ = [
     "SPLITS",
     "FIT_SPLITS",
+    "track_keys",
     "holdout_masks",
     "fit_mask",
     "make_split",
@@ -42,7 +43,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "heldout", "excluded")
 FIT_SPLITS: tuple[str, ...] = ("train", "val")
 
 
-def _track_keys(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def track_keys(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """``(key, parent_key)`` per cell: integers naming its ``(field, track_id)`` and its mother's.
 
     Untracked cells (track_id -1) are their own negative key; cells without a mother get -1.
@@ -67,7 +68,7 @@ def holdout_masks(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     missing = [c for c in ("track_id", "full_cycle") if c not in cells.columns]
     if missing:
         raise ValueError(f"the cell table lacks column(s) {missing} needed to hold out full-cycle tracks")
-    key, parent_key = _track_keys(cells)
+    key, parent_key = track_keys(cells)
     full = cells["full_cycle"].to_numpy().astype(bool) & (cells["track_id"].to_numpy() >= 0)
     held_keys = np.unique(key[full])
     heldout = np.isin(key, held_keys)
@@ -93,7 +94,7 @@ def make_split(cells: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0) ->
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     heldout, excluded = holdout_masks(cells)
-    groups, inverse, counts = np.unique(_track_keys(cells)[0], return_inverse=True, return_counts=True)
+    groups, inverse, counts = np.unique(track_keys(cells)[0], return_inverse=True, return_counts=True)
     label = np.full(len(cells), "train", dtype=object)
     label[heldout] = "heldout"
     label[excluded] = "excluded"
