@@ -13,13 +13,14 @@ PROFILE ?= default
 JB_FLAGS ?= -W --keep-going
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: all book run html smoke test unit nbval browser chromium venv clean distclean help
+.PHONY: all book run html model smoke test unit nbval browser chromium venv clean distclean help
 
 all: book
 
 help:
 	@echo "make book     create .venv if needed, run all chapters (profile $(PROFILE)) in place, build _build/html"
 	@echo "make test     unit tests + nbval of book/*.ipynb + headless Chromium check of the rendered book"
+	@echo "make model    retrain the reference networks in data/reference/ (the default chapters use them)"
 	@echo "make smoke    run all chapters under the smoke profile into data/runs/smoke/ (no build)"
 	@echo "make html     render the book from the committed chapters (no execution)"
 	@echo "make clean    remove _build and the vendored JavaScript; make distclean also removes .venv and data/runs"
@@ -41,6 +42,13 @@ run: $(STAMP)
 html: $(STAMP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "open _build/html/index.html"
+
+# The reference networks the default chapters install (data/reference/: weights + card.json). Trains the
+# recipe in deepcycle_core.reference on the default profile's movie (simulated first if missing);
+# about 40 min on 2 cores with AVX2 (fp32). Commit data/reference/ afterwards.
+model: $(STAMP)
+	$(BIN)/deepcycle run --profile default --chapters 01_data
+	$(BIN)/deepcycle reference train --run data/runs/default
 
 smoke: $(STAMP)
 	$(BIN)/deepcycle run --profile smoke

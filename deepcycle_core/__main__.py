@@ -13,7 +13,7 @@ import sys
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: Modules that contribute sub-commands, in pipeline order.
-COMMAND_MODULES = ("simulate", "ingest", "train", "embed", "trajectory", "describe", "validate", "pipeline")
+COMMAND_MODULES = ("simulate", "ingest", "train", "reference", "embed", "trajectory", "describe", "validate", "pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:

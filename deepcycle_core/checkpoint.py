@@ -67,7 +67,8 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
     """The trained network (eval mode, on ``device``) and its ``info`` from ``best.pt``/``last.pt``.
 
     ``info`` holds what inference needs: ``channels`` (store channel names in input order), ``roles``,
-    ``mode``, ``in_channels``, ``backbone``, ``truncate``, ``class_names``, ``normalisation``.
+    ``mode``, ``in_channels``, ``backbone``, ``truncate``, ``class_names``, ``normalisation``, and
+    ``cycle_head`` (+ ``cycle_T_hours``) when the network also reads the cycle position.
     """
     ckpt = load_checkpoint(checkpoint)
     info = dict(ckpt["info"])
@@ -78,6 +79,7 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
             truncate=bool(info["truncate"]),
             n_classes=int(info.get("n_classes", 4)),
             pretrained=None,
+            cycle_head=bool(info.get("cycle_head", False)),
         )
         net.load_state_dict(ckpt["model"], strict=True)
     except (KeyError, RuntimeError, ValueError) as exc:

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision import models
@@ -60,6 +61,10 @@ class Preset:
     balance: str = "sampler"  # 'sampler' (class-weighted sampling), 'loss' (weighted loss) or 'none'
     bf16: bool | str = "auto"  # bf16 autocast: 'auto' = only where the hardware has native bf16 (see use_bf16)
     channels_last: bool = True
+    # weight of the cycle-position loss (deepcycle_core.cycle_targets): > 0 adds a second head that
+    # regresses (cos, sin) of the cycle position from the movie's partial tracks; 0 = the paper's
+    # network, 4 class outputs only.
+    cycle_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,12 +88,15 @@ PRESETS: dict[str, Preset] = {
         balance="none",
         bf16=False,
         channels_last=False,
+        cycle_weight=0.0,
     ),
     # What trains best in a few minutes on 2 CPU cores: the lighter ResNet18 cut after stage 3
     # (about 2x the paper network's training throughput), AdamW with a one-cycle schedule (converges in
     # few epochs), batch 128, channels-last, bf16 autocast only where the hardware runs it natively
     # (on an AVX2-only CPU bf16 is emulated and ~20x SLOWER; measured in benchmarks/train.py).
-    "default": Preset(name="default"),
+    # Besides the 4 classes it learns the cycle position of the cells whose tracks saw a birth or a
+    # division (a second head of 2 outputs on the same pooled features; see deepcycle_core.cycle_targets).
+    "default": Preset(name="default", cycle_weight=1.0),
 }
 
 
@@ -111,6 +119,8 @@ def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
         raise ValueError(f"unknown optimizer {out.optimizer!r}; choose 'sgd' or 'adamw'")
     if out.schedule not in ("onecycle", "constant"):
         raise ValueError(f"unknown schedule {out.schedule!r}; choose 'onecycle' or 'constant'")
+    if not (np.isfinite(out.cycle_weight) and out.cycle_weight >= 0):
+        raise ValueError(f"cycle_weight must be a finite number >= 0, got {out.cycle_weight!r}")
     if out.balance not in ("sampler", "loss", "none"):
         raise ValueError(f"unknown balance {out.balance!r}; choose 'sampler', 'loss' or 'none'")
     return out
@@ -186,7 +196,8 @@ def load_backbone_state(body: nn.Module, path: Path) -> list[str]:
 # the network
 # ----------------------------------------------------------------------------------------------
 class DeepCycleNet(nn.Module):
-    """1x1 conv (C -> 3) -> ResNet body (optionally cut after layer3) -> global avg pool -> Linear(4)."""
+    """1x1 conv (C -> 3) -> ResNet body (optionally cut after layer3) -> global avg pool -> Linear(4),
+    and optionally a second head Linear(2) beside it: (cos, sin) of the cycle position."""
 
     def __init__(
         self,
@@ -195,6 +206,7 @@ class DeepCycleNet(nn.Module):
         truncate: bool = True,
         n_classes: int = N_CLASSES,
         pretrained: bool | str | os.PathLike | None = "auto",
+        cycle_head: bool = False,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -206,6 +218,7 @@ class DeepCycleNet(nn.Module):
             "backbone": backbone,
             "truncate": bool(truncate),
             "n_classes": int(n_classes),
+            "cycle_head": bool(cycle_head),
         }
         self.adapter = nn.Conv2d(in_channels, 3, kernel_size=1)
         ctor, _ = BACKBONES[backbone]
@@ -226,6 +239,7 @@ class DeepCycleNet(nn.Module):
         self.n_features = int(last.bn3.num_features if hasattr(last, "bn3") else last.bn2.num_features)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(self.n_features, n_classes)
+        self.cycle = nn.Linear(self.n_features, 2) if cycle_head else None
         self.pretrained_from: str | None = None
         path = resolve_pretrained(backbone, pretrained)
         if path is not None:
@@ -237,9 +251,17 @@ class DeepCycleNet(nn.Module):
         """Pooled backbone features (n, n_features): the richer latent space behind the descriptor."""
         return torch.flatten(self.pool(self.body(self.adapter(x))), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits (n, 4)."""
-        return self.fc(self.features(x))
+    def forward(self, x: torch.Tensor, heads: bool = False) -> Any:
+        """Class logits (n, 4); with ``heads=True`` the pair (logits, cycle output (n, 2) or None), so a
+        DDP wrapper sees both heads in one forward."""
+        f = self.features(x)
+        if not heads:
+            return self.fc(f)
+        return self.fc(f), (self.cycle(f) if self.cycle is not None else None)
+
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class logits (n, 4) and the cycle head's (n, 2) output (None without that head), one pass."""
+        return self(x, heads=True)
 
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
         """The paper's per-cell descriptor: log(softmax(logits) + 1e-7), 4 numbers per cell."""
@@ -270,4 +292,7 @@ def use_bf16(setting: bool | str, device: torch.device | str) -> bool:
 def build_model(preset: str | Preset, in_channels: int, pretrained: bool | str | os.PathLike | None = "auto") -> DeepCycleNet:
     """The network a preset describes, for ``in_channels`` input channels."""
     p = get_preset(preset)
-    return DeepCycleNet(in_channels=in_channels, backbone=p.backbone, truncate=p.truncate, pretrained=pretrained)
+    return DeepCycleNet(
+        in_channels=in_channels, backbone=p.backbone, truncate=p.truncate, pretrained=pretrained,
+        cycle_head=p.cycle_weight > 0,
+    )

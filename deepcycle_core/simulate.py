@@ -93,7 +93,7 @@ __all__ = [
 
 #: Bump when the simulated biology, rendering or labelling changes, so cached stores are not reused by
 #: mistake. 3: the FUCCI class gates are fitted on non-held-out cells only (crops unchanged).
-SIM_VERSION = 3
+SIM_VERSION = 4
 FRAME_INTERVAL_MIN = 10.0
 PIXEL_SIZE_UM = 0.65
 CHANNELS: list[tuple[str, str]] = [("hoechst", "nuclear"), ("brightfield", "brightfield")]
@@ -727,6 +727,8 @@ def _render(job: _FrameJob) -> _FrameResult:
         "true_green": bio["green"][k],
         "true_cycle_h": sel["cycle_h"].to_numpy(),
         "true_age_h": sel["age_h"].to_numpy(),
+        "true_nuc_area": area[k],
+        "true_m_progress": mfrac[k],
         "generation": sel["generation"].to_numpy(np.int64),
     })
     stats = {}

@@ -99,6 +99,8 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     "true_green",
     "true_cycle_h",  # the cell's own cycle length in hours
     "true_age_h",  # hours since birth
+    "true_nuc_area",  # rendered nuclear area in px^2 (the hidden size behind the crop)
+    "true_m_progress",  # progress through mitosis in [0, 1) (prophase .. telophase), -1 outside M
     "generation",
 )
 

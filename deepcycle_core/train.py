@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 import signal
@@ -40,6 +41,7 @@ from . import fingerprint as fp
 from .atomic import write_csv_atomic, write_json_atomic
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .checkpoint import load_model
+from .cycle_targets import as_unit_vectors, cycle_targets, doubling_time_of_store_cells
 from .fucci import CLASS_NAMES  # the class names live with the gating rule
 from .model import PRESETS, Preset, build_model, get_preset, use_bf16
 from .normalise import NORMALISATION
@@ -47,7 +49,7 @@ from .runs import RunDir, resolve_run
 from .store import CellStore, open_store
 
 __all__ = [
-    "KILL_ENV", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
+    "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
 ]
 
 #: Test hook: SIGKILL this process after this many optimizer steps (simulates a crash mid-epoch).
@@ -119,23 +121,69 @@ def _autocast(dev: torch.device, enabled: bool):
 @torch.no_grad()
 def evaluate(
     model: nn.Module, data: D.TrainingData, idx: np.ndarray, dev: torch.device, preset: Preset, batch_size: int = 256,
-    bf16: bool = False,
+    bf16: bool = False, cycle: "CycleLabels | None" = None,
 ) -> dict[str, Any]:
-    """Loss, accuracy, per-class recall and confusion matrices on the cells ``idx`` (no augmentation)."""
+    """Loss, accuracy, per-class recall and confusion matrices on the cells ``idx`` (no augmentation);
+    with ``cycle`` also the cycle head's loss and circular error (hours) on the cells that have a target."""
     model.eval()
     ys, preds, loss_sum = [], [], 0.0
+    cyc_err, cyc_loss = [], 0.0
     mf = torch.channels_last if preset.channels_last else torch.contiguous_format
-    for x, y, _ in data.batches(np.sort(idx), batch_size):
+    for x, y, cid in data.batches(np.sort(idx), batch_size):
         x = x.to(dev, memory_format=mf)
         y = y.to(dev)
         with _autocast(dev, bf16):
-            logits = model(x).float()
+            logits, cyc = model.heads(x)
+        logits = logits.float()
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         ys.append(y.cpu().numpy())
         preds.append(logits.argmax(1).cpu().numpy())
+        if cycle is not None and cyc is not None:
+            tgt, known = cycle.batch(cid, dev)
+            if bool(known.any()):
+                out = cyc.float()[known]
+                cyc_loss += float(((out - tgt[known]) ** 2).sum(1).sum())
+                got = torch.atan2(out[:, 1], out[:, 0])
+                want = torch.atan2(tgt[known, 1], tgt[known, 0])
+                cyc_err.append(torch.abs(torch.remainder(got - want + math.pi, 2 * math.pi) - math.pi).cpu().numpy())
     y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
     p = np.concatenate(preds) if preds else np.zeros(0, np.int64)
-    return confusion_metrics(y, p) | {"loss": loss_sum / max(len(y), 1)}
+    out = confusion_metrics(y, p) | {"loss": loss_sum / max(len(y), 1)}
+    if cycle is not None:
+        err = np.concatenate(cyc_err) if cyc_err else np.zeros(0)
+        out["cycle_n"] = int(len(err))
+        out["cycle_loss"] = cyc_loss / max(len(err), 1)
+        out["cycle_mae_h"] = float(err.mean() / (2 * math.pi) * cycle.T_hours) if len(err) else float("nan")
+    return out
+
+
+class CycleLabels:
+    """The cycle head's targets for every store cell, as tensors looked up by cell id in each batch."""
+
+    def __init__(self, store: CellStore) -> None:
+        cells = store.cells
+        try:
+            T = doubling_time_of_store_cells(cells)
+        except ValueError as exc:
+            raise ValueError(
+                f"{store.path}: the cycle head needs a cycle length from the growth curve ({exc}); "
+                "train the 4 classes alone with cycle_weight=0"
+            ) from exc
+        dt_h = float(store.meta["frame_interval_min"]) / 60.0
+        t = cycle_targets(cells, dt_h, T)
+        self.T_hours = float(T)
+        self.counts = t.counts()
+        self.position = t.position
+        vec = as_unit_vectors(t.position)
+        self.known = torch.from_numpy(np.isfinite(vec[:, 0]))
+        self.vectors = torch.from_numpy(np.nan_to_num(vec))
+
+    def n_known(self, idx: np.ndarray) -> int:
+        return int(self.known[torch.from_numpy(np.asarray(idx, np.int64))].sum())
+
+    def batch(self, cell_ids: torch.Tensor, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets (B, 2), known (B,) bool) of a batch's cells."""
+        return self.vectors[cell_ids].to(dev), self.known[cell_ids].to(dev)
 
 
 def confusion_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int = 4) -> dict[str, Any]:
@@ -358,16 +406,26 @@ def _train(
     sched = _make_scheduler(opt, p, epochs * steps)
     loss_w = torch.as_tensor(D.class_weights(data.labels[train_idx])).to(dev) if p.balance == "loss" else None
     criterion = nn.CrossEntropyLoss(weight=loss_w)
+    cycle = CycleLabels(store) if p.cycle_weight > 0 else None
+    if cycle is not None and cycle.n_known(train_idx) == 0:
+        raise ValueError(
+            f"{store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "
+            "the held-out ones); train the 4 classes alone with cycle_weight=0"
+        )
     info = {
         "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
+        "cycle_head": cycle is not None,
         "mode": mode, "channels": channels, "roles": list(D.MODES[mode]), "preset": p.name,
         "class_names": list(CLASS_NAMES), "crop_size": int(store.crops.shape[-1]), "normalisation": NORMALISATION,
         "pretrained_from": model.pretrained_from, "seed": int(seed),
     }
+    if cycle is not None:
+        info["cycle_T_hours"] = cycle.T_hours
+        info["cycle_targets"] = cycle.counts
 
     start_epoch, start_batch, history = 0, 0, []
     best_acc, best_epoch = -1.0, -1
-    running = [0.0, 0, 0]  # loss sum, correct, count (this rank, current epoch)
+    running = [0.0, 0, 0, 0.0, 0]  # loss sum, correct, count, cycle loss sum, cycle count (this rank, this epoch)
     if ckpt is not None:
         old = ckpt.get("config", {})
         diff = sorted(k for k in config if old.get(k) != config[k])
@@ -383,7 +441,7 @@ def _train(
         start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
         history = list(ckpt["history"])
         best_acc, best_epoch = float(ckpt["best_acc"]), int(ckpt["best_epoch"])
-        running = list(ckpt["running"])
+        running = list(ckpt["running"]) + [0.0, 0][: max(0, 5 - len(ckpt["running"]))]
         info["pretrained_from"] = ckpt["info"].get("pretrained_from")
 
     net = model
@@ -405,7 +463,7 @@ def _train(
         order = D.chunk_order(sample, store.chunk_cells, buffer_chunks, seed, epoch)
         first = start_batch if epoch == start_epoch else 0
         if first == 0:
-            running = [0.0, 0, 0]
+            running = [0.0, 0, 0, 0.0, 0]
         ds = data.batches(
             order, p.batch_size, augment=p.augment, seed=seed, epoch=epoch, start_batch=first, drop_last=True,
             rank=rank, world=world,
@@ -413,18 +471,30 @@ def _train(
         loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
         net.train()
         bar = tqdm(total=steps, initial=first, desc=f"{mode} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=True)
-        for b, (x, y, _) in enumerate(loader, start=first):
+        for b, (x, y, cid) in enumerate(loader, start=first):
             x = x.to(dev, non_blocking=True, memory_format=mf)
             y = y.to(dev, non_blocking=True)
             with _autocast(dev, amp):
-                logits = net(x).float()
-            loss = criterion(logits, y)
+                logits, cyc = net(x, heads=True)  # through the DDP wrapper when there is one
+            logits = logits.float()
+            ce = criterion(logits, y)
+            loss = ce
+            if cycle is not None:
+                tgt, known = cycle.batch(cid, dev)
+                n_known = int(known.sum())
+                if n_known:
+                    cyc_loss = ((cyc.float()[known] - tgt[known]) ** 2).sum(1).mean()
+                    running[3] += float(cyc_loss.detach()) * n_known
+                    running[4] += n_known
+                else:  # keep the head in the graph (DDP needs every parameter to get a gradient)
+                    cyc_loss = cyc.float().sum() * 0.0
+                loss = loss + p.cycle_weight * cyc_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             step += 1
-            running[0] += float(loss.detach()) * len(y)
+            running[0] += float(ce.detach()) * len(y)
             running[1] += int((logits.argmax(1) == y).sum())
             running[2] += len(y)
             bar.update(1)
@@ -444,7 +514,7 @@ def _train(
             for buf in model.buffers():  # DDP syncs parameters; make BN statistics identical too
                 dist.broadcast(buf, 0)
         if rank == 0:
-            ev = evaluate(model, data, val_idx, dev, p, bf16=amp)
+            ev = evaluate(model, data, val_idx, dev, p, bf16=amp, cycle=cycle)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": float(totals[0] / totals[2]),
@@ -454,24 +524,34 @@ def _train(
                 "val_accuracy": ev["accuracy"],
                 "lr": float(opt.param_groups[0]["lr"]),
             }
+            if cycle is not None:
+                row |= {
+                    "train_cycle_loss": float(totals[3] / max(float(totals[4]), 1.0)),
+                    "val_cycle_loss": ev["cycle_loss"],
+                    "val_cycle_mae_h": ev["cycle_mae_h"],
+                }
             history.append(row)
-            if ev["accuracy"] > best_acc:
-                best_acc, best_epoch = ev["accuracy"], epoch + 1
+            # best = highest validation accuracy for the 4 classes alone; with the cycle head, the lowest
+            # validation value of the objective trained (class loss + weight x cycle loss), negated
+            score = ev["accuracy"] if cycle is None else -(ev["loss"] + p.cycle_weight * ev["cycle_loss"])
+            if score > best_acc or best_epoch < 0:
+                best_acc, best_epoch = score, epoch + 1
                 save_checkpoint(
                     best_path, "best", info=info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]},
                     config=config, model={k: v.detach().cpu() for k, v in model.state_dict().items()},
                 )
-            running = [0.0, 0, 0]
+            running = [0.0, 0, 0, 0.0, 0]
             save_last(epoch + 1, 0)
             write_csv_atomic(out / RunDir.HISTORY_NAME, pd.DataFrame(history), index=False)
             if progress:
+                extra = f" | val cycle error {row['val_cycle_mae_h']:.2f} h" if cycle is not None else ""
                 print(
                     f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
-                    f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}",
+                    f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}{extra}",
                     flush=True,
                 )
         else:
-            running = [0.0, 0, 0]
+            running = [0.0, 0, 0, 0.0, 0]
         if world > 1:
             dist.barrier()
 
@@ -482,8 +562,9 @@ def _train(
     # -- summary from the best checkpoint ---------------------------------------------------------
     best, _ = load_model(best_path, device=dev)
     best = best.to(memory_format=mf)
-    val = evaluate(best, data, val_idx, dev, p, bf16=amp)
-    held = evaluate(best, data, heldout_idx, dev, p, bf16=amp) if len(heldout_idx) else None
+    val = evaluate(best, data, val_idx, dev, p, bf16=amp, cycle=cycle)
+    held = evaluate(best, data, heldout_idx, dev, p, bf16=amp, cycle=cycle) if len(heldout_idx) else None
+    cyc_keys = ("cycle_n", "cycle_mae_h")
     summary = {
         "mode": mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate, "channels": channels,
         "roles": list(D.MODES[mode]), "epochs": epochs, "best_epoch": best_epoch, "seed": int(seed),
@@ -491,7 +572,12 @@ def _train(
         "n_labelled": {s: int(len(data.indices(s))) for s in D.SPLITS},
         "accuracy": val["accuracy"], "recall": val["recall"], "confusion": val["confusion"],
         "confusion_counts": val["confusion_counts"], "n_val_evaluated": val["n"],
-        "heldout": None if held is None else {k: held[k] for k in ("n", "accuracy", "recall", "confusion")},
+        "heldout": None if held is None else {k: held[k] for k in ("n", "accuracy", "recall", "confusion") + cyc_keys if k in held},
+        "cycle_head": cycle is not None,
+        "cycle": None if cycle is None else {
+            "T_hours": cycle.T_hours, "targets": cycle.counts, "weight": p.cycle_weight,
+            "val_mae_h": val["cycle_mae_h"], "val_n": val["cycle_n"],
+        },
         "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
         "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
     }
