@@ -53,10 +53,10 @@ __all__ = [
 
 CARD_NAME = "card.json"
 #: The reference recipe: the default preset (ResNet18 cut after stage 3, AdamW one-cycle, batch 128,
-#: class-balanced sampling, dihedral augmentation, the cycle head) for 12 passes over the training cells.
+#: class-balanced sampling, dihedral augmentation, the cycle head) for 10 passes over the training cells.
 RECIPE: dict[str, Any] = {
     "preset": "default",
-    "epochs": 12,
+    "epochs": 10,
     "samples_per_epoch": None,  # as many as training cells
     "val_cells": None,  # every validation cell
     "heldout_cells": None,  # every held-out cell, scored once at the end
