@@ -16,6 +16,10 @@ deepcycle        none when the run has the trajectory stage's ring (the validati
                  else the embed stage's ``embed/descriptors.parquet``; else the network
                  (``train/best.pt``) run here on the cells validated (the hard preset)
 deepcycle_som    none (the same ring as ``deepcycle``, read by its SOM nodes)
+deepcycle_clock  the network's file above (its cycle head's ``cycle_cos, cycle_sin``)
+bf_only_clock,   the ablation networks' files below (their cycle heads)
+nuclear_only_clock
+ceiling_hidden   none (the store's hidden variables, :mod:`deepcycle_core.ceiling`)
 bf_only          the network trained on brightfield only (``train/bf_only/best.pt``)
 nuclear_only     the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
 nuclear_area     the data chapter's per-crop features (:func:`deepcycle_core.features.measure`)
@@ -44,13 +48,16 @@ import pandas as pd
 
 from . import fingerprint
 from .atomic import write_parquet_atomic
+from .clock import CYCLE_COLUMNS
 from .runs import RunDir
 from .scoring import HARD_METHODS, METHODS
 from .split import FIT_SPLITS, holdout_masks, read_split, track_keys
 from .store import CellStore, open_store
 
 __all__ = [
+    "DESCRIPTOR_BASE",
     "NETWORK_MODES",
+    "NO_DESCRIPTORS",
     "add_arguments",
     "check_method_descriptors",
     "cell_selection",
@@ -73,6 +80,16 @@ __all__ = [
 
 #: The network each network method reads: ``train/best.pt`` or ``train/<mode>/best.pt``.
 NETWORK_MODES: dict[str, str] = {"deepcycle": "both", "bf_only": "bf_only", "nuclear_only": "nuclear_only"}
+
+#: Rows that read another method's descriptor file: the SOM the ring's, each clock-head row its network's
+#: (the file holds the 4 descriptors and the head's ``cycle_cos, cycle_sin``).
+DESCRIPTOR_BASE: dict[str, str] = {
+    "deepcycle_som": "deepcycle", "deepcycle_clock": "deepcycle", "bf_only_clock": "bf_only",
+    "nuclear_only_clock": "nuclear_only",
+}
+
+#: Rows that read no descriptors at all: the ceiling is computed from the store's hidden variables.
+NO_DESCRIPTORS: tuple[str, ...] = ("ceiling_hidden",)
 
 #: Methods whose descriptors depend on the fitting cells (a transform fitted on them), not only on the cells described.
 _FIT_DEPENDENT = ("handmade", "pixels_pca")
@@ -193,13 +210,15 @@ def descriptor_source(method: str, data_run: RunDir, model_run: RunDir) -> Path 
     """
     if method not in METHODS:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
-    if method in ("deepcycle", "deepcycle_som"):
-        if data_run.trajectory_table.exists():
+    if method in NO_DESCRIPTORS:
+        return None
+    if method in ("deepcycle", "deepcycle_som", "deepcycle_clock"):
+        if method != "deepcycle_clock" and data_run.trajectory_table.exists():
             return None
         if data_run == model_run and data_run.descriptors.exists():
             return data_run.descriptors
         return data_run.method_descriptors("deepcycle")
-    return data_run.method_descriptors(method)
+    return data_run.method_descriptors(DESCRIPTOR_BASE.get(method, method))
 
 
 def ids_key(ids: np.ndarray) -> dict[str, Any]:
@@ -303,7 +322,8 @@ def embed_cells(
     store: CellStore, checkpoint: Path, ids: np.ndarray, *, batch_size: int = 512, precision: str = "auto",
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Descriptors ``cell_id, d0..d3`` of the cells ``ids`` only, with the embedding stage's code path.
+    """Descriptors ``cell_id, d0..d3`` (+ ``cycle_cos, cycle_sin`` when the network has the cycle head) of
+    the cells ``ids`` only, with the embedding stage's code path.
 
     The embed stage embeds a whole store; validation needs a seeded sample plus the held-out cells,
     so it reads those crops chunk by chunk and runs the same normalisation and model call.
@@ -325,6 +345,7 @@ def embed_cells(
     med, std = frame_norm(store, channels)
     ids = np.unique(np.asarray(ids, dtype=np.int64))
     out = np.empty((ids.size, 4), dtype=np.float32)
+    cyc = np.empty((ids.size, 2), dtype=np.float32) if getattr(model, "cycle", None) is not None else None
     step = store.chunk_cells
     bar = None
     if progress:
@@ -334,12 +355,17 @@ def embed_cells(
     for lo in range(0, ids.size, step):
         sel = ids[lo : lo + step]
         x = normalise_crops(store.take(sel)[:, channels], med[sel], std[sel])
-        out[lo : lo + sel.size], _ = run_model(model, x, batch_size=batch_size, precision=precision, features=False)
+        out[lo : lo + sel.size], _, c = run_model(model, x, batch_size=batch_size, precision=precision, features=False)
+        if cyc is not None:
+            cyc[lo : lo + sel.size] = c
         if bar is not None:
             bar.update(sel.size)
     if bar is not None:
         bar.close()
     df = pd.DataFrame(out, columns=[f"d{i}" for i in range(out.shape[1])])
+    if cyc is not None:
+        for i, name in enumerate(CYCLE_COLUMNS):
+            df[name] = cyc[:, i]
     df.insert(0, "cell_id", ids)
     return df
 
@@ -366,7 +392,8 @@ def describe_method(
         if not ckpt.exists():
             raise FileNotFoundError(f"{ckpt}: missing; train the {mode} network first (02_train / `deepcycle train`)")
         fingerprint.check_checkpoint(model_run, ckpt)
-        return embed_cells(store, ckpt, ids, progress=progress)
+        # fp32 whatever the CPU: the validation's numbers must not depend on whether it has native bf16
+        return embed_cells(store, ckpt, ids, precision="fp32", progress=progress)
     if method == "nuclear_area":
         from .features import measure
 
@@ -430,7 +457,7 @@ def run_describe(
             done, written[name] = path in written.values(), path
             if done:  # deepcycle_som reads the network's descriptors, made for deepcycle
                 continue
-            method = "deepcycle" if method == "deepcycle_som" else method
+            method = DESCRIPTOR_BASE.get(method, method)
             params = descriptor_params(method, fit, ids, pca_components=pca_components, pca_pool=pca_pool)
             command = describe_command(run, name, hard_run=hard, **opts)
             if reuse:

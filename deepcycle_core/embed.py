@@ -41,13 +41,14 @@ import numpy as np
 import pandas as pd
 
 from . import fingerprint as fp
+from .clock import CYCLE_COLUMNS  # the cycle head's columns: one home, torch-free
 from .atomic import atomic_write, write_json_atomic, write_parquet_atomic
 from .normalise import MODES, frame_norm, normalise_crops
 from .runs import RunDir, resolve_run
 from .store import CellStore, open_store
 
 __all__ = [
-    "DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "descriptor_table", "embed",
+    "CYCLE_COLUMNS", "DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "descriptor_table", "embed",
     "embed_range", "load_inputs", "native_bf16", "read_descriptors", "register_cli", "resolve_inputs",
     "resolve_precision", "run_model", "throughput", "write_h5ad",
 ]
@@ -127,14 +128,16 @@ def load_inputs(ctx: _Context, start: int, stop: int) -> np.ndarray:
 
 def run_model(
     model: Any, x: np.ndarray, *, batch_size: int, precision: str, features: bool, channels_last: bool = True
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Descriptors (n, 4) float32 and optionally pooled features (n, K) float32, batch by batch."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Descriptors (n, 4) float32, optionally pooled features (n, K) float32, and the cycle head's
+    (cos, sin) output (n, 2) float32 when the network has that head (else None), batch by batch."""
     import torch
 
     from .model import descriptor_from_logits
 
     bf16 = precision == "bf16"
-    descs, feats = [], []
+    has_cycle = getattr(model, "cycle", None) is not None
+    descs, feats, cycs = [], [], []
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for b in range(0, len(x), batch_size):
             xb = torch.from_numpy(x[b : b + batch_size])
@@ -145,10 +148,13 @@ def run_model(
                 descs.append(descriptor_from_logits(model.fc(f)).float().numpy())
                 if features:
                     feats.append(f.float().numpy())
+                if has_cycle:
+                    cycs.append(model.cycle(f).float().numpy())
             else:
                 descs.append(model.descriptor(xb).float().numpy())
     d = np.concatenate(descs) if descs else np.zeros((0, 4), np.float32)
-    return d, (np.concatenate(feats) if features and feats else None)
+    c = (np.concatenate(cycs) if cycs else np.zeros((0, 2), np.float32)) if has_cycle else None
+    return d, (np.concatenate(feats) if features and feats else None), c
 
 
 def native_bf16() -> bool:
@@ -181,11 +187,11 @@ def _prepare_model(ctx: _Context, channels_last: bool) -> Any:
 def embed_range(
     store_path: str, checkpoint: str, start: int, stop: int, batch_size: int, precision: str, features: bool,
     channels_last: bool = True, threads: int | None = None,
-) -> tuple[int, np.ndarray, np.ndarray | None]:
+) -> tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Embed cells ``start:stop`` in this process: the unit of work of a Dask task.
 
     Takes only paths and numbers, opens store and checkpoint itself (cached per process), returns
-    ``(start, descriptors, features)`` -- ~16 bytes a cell back through the scheduler.
+    ``(start, descriptors, features, cycle)`` -- ~24 bytes a cell back through the scheduler.
     """
     import torch
 
@@ -194,8 +200,8 @@ def embed_range(
     ctx = _get_context(store_path, checkpoint)
     model = _prepare_model(ctx, channels_last)
     x = load_inputs(ctx, start, stop)
-    d, f = run_model(model, x, batch_size=batch_size, precision=precision, features=features, channels_last=channels_last)
-    return start, d, f
+    d, f, c = run_model(model, x, batch_size=batch_size, precision=precision, features=features, channels_last=channels_last)
+    return start, d, f, c
 
 
 def chunk_ranges(n_cells: int, chunk_cells: int, cells_per_task: int | None = None) -> list[tuple[int, int]]:
@@ -210,7 +216,7 @@ def chunk_ranges(n_cells: int, chunk_cells: int, cells_per_task: int | None = No
 def _iter_local(
     store: Path, checkpoint: Path, ranges: list[tuple[int, int]], batch_size: int, precision: str, features: bool,
     channels_last: bool,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Embed ranges in order in this process, reading the next range in a thread while the model runs."""
     ctx = _get_context(store, checkpoint)
     model = _prepare_model(ctx, channels_last)
@@ -219,15 +225,15 @@ def _iter_local(
         for i, (start, _stop) in enumerate(ranges):
             x = pending.result()
             pending = pool.submit(load_inputs, ctx, *ranges[i + 1]) if i + 1 < len(ranges) else None
-            d, f = run_model(model, x, batch_size=batch_size, precision=precision, features=features,
-                             channels_last=channels_last)
-            yield start, d, f
+            d, f, c = run_model(model, x, batch_size=batch_size, precision=precision, features=features,
+                                channels_last=channels_last)
+            yield start, d, f, c
 
 
 def _iter_dask(
     client: Any, store: Path, checkpoint: Path, ranges: list[tuple[int, int]], batch_size: int, precision: str,
     features: bool, channels_last: bool, threads: int | None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+) -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Embed ranges as Dask tasks; yield results in range order as they complete (bounded buffering)."""
     from dask.distributed import as_completed
 
@@ -237,7 +243,7 @@ def _iter_dask(
                       key=f"deepcycle-embed-{uuid.uuid4().hex[:8]}-{s}", pure=False)
         for s, e in ranges
     ]
-    done: dict[int, tuple[int, np.ndarray, np.ndarray | None]] = {}
+    done: dict[int, tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]] = {}
     order = [s for s, _ in ranges]
     nxt = 0
     for fut in as_completed(futures):
@@ -252,17 +258,22 @@ def _iter_dask(
 # ----------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------
-def descriptor_table(desc: np.ndarray, feats: np.ndarray | None = None) -> pd.DataFrame:
-    """``cell_id, d0..d3[, f0..fK]`` as float32 columns."""
+def descriptor_table(desc: np.ndarray, feats: np.ndarray | None = None, cycle: np.ndarray | None = None) -> pd.DataFrame:
+    """``cell_id, d0..d3[, cycle_cos, cycle_sin][, f0..fK]`` as float32 columns."""
     cols: dict[str, np.ndarray] = {"cell_id": np.arange(len(desc), dtype=np.int64)}
     cols.update({f"d{i}": desc[:, i].astype(np.float32) for i in range(desc.shape[1])})
+    if cycle is not None:
+        cols.update({name: cycle[:, i].astype(np.float32) for i, name in enumerate(CYCLE_COLUMNS)})
     if feats is not None:
         cols.update({f"f{i}": feats[:, i].astype(np.float32) for i in range(feats.shape[1])})
     return pd.DataFrame(cols)
 
 
-def write_h5ad(path: Path, cells: pd.DataFrame, desc: np.ndarray, feats: np.ndarray | None, uns: dict[str, Any]) -> None:
-    """AnnData export: obs = cell table (strings as categories), obsm = descriptors/features."""
+def write_h5ad(
+    path: Path, cells: pd.DataFrame, desc: np.ndarray, feats: np.ndarray | None, uns: dict[str, Any],
+    cycle: np.ndarray | None = None,
+) -> None:
+    """AnnData export: obs = cell table (strings as categories), obsm = descriptors/features/cycle head."""
     import anndata as ad
 
     obs = cells.copy(deep=False)  # columns are shared, not copied: the table can be millions of rows
@@ -273,6 +284,8 @@ def write_h5ad(path: Path, cells: pd.DataFrame, desc: np.ndarray, feats: np.ndar
     obsm = {"X_deepcycle": desc.astype(np.float32)}
     if feats is not None:
         obsm["X_features"] = feats.astype(np.float32)
+    if cycle is not None:
+        obsm["X_cycle"] = cycle.astype(np.float32)
     adata = ad.AnnData(obs=obs, obsm=obsm, uns={"deepcycle": json.loads(json.dumps(uns, default=str))})
     atomic_write(path, adata.write_h5ad)
 
@@ -364,13 +377,18 @@ def embed(
 
         desc = np.empty((n, 4), dtype=np.float32)
         feats: np.ndarray | None = None
+        cyc: np.ndarray | None = None
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, unit="cell", desc=f"embed ({executor})", smoothing=0.1)
-        for start, d, f in results:
+        for start, d, f, c in results:
             desc[start : start + len(d)] = d
+            if c is not None:
+                if cyc is None:
+                    cyc = np.empty((n, 2), dtype=np.float32)
+                cyc[start : start + len(c)] = c
             if f is not None:
                 if feats is None:
                     feats = np.empty((n, f.shape[1]), dtype=np.float32)
@@ -398,12 +416,13 @@ def embed(
         "batch_size": int(batch_size),
         "executor": executor,
         "features": int(feats.shape[1]) if feats is not None else 0,
+        "cycle_head": cyc is not None,
         "seconds": round(seconds, 3),
         "cells_per_s": round(n / seconds, 1) if seconds > 0 else None,
     }
-    write_parquet_atomic(out / DESCRIPTORS_NAME, descriptor_table(desc, feats))
+    write_parquet_atomic(out / DESCRIPTORS_NAME, descriptor_table(desc, feats, cyc))
     if h5ad:
-        write_h5ad(out / H5AD_NAME, store.cells, desc, feats, summary)
+        write_h5ad(out / H5AD_NAME, store.cells, desc, feats, summary, cyc)
     write_json_atomic(out / SUMMARY_NAME, summary, indent=2)
     fp.write_stamp(out, stage="embed", outputs=[out / DESCRIPTORS_NAME], memo=memo, **stamp)
     return out

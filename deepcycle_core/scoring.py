@@ -32,6 +32,8 @@ __all__ = [
     "METHOD_LABELS",
     "METRIC_COLUMNS",
     "MIN_COVERAGE",
+    "OURS",
+    "PAPER_READOUTS",
     "NOT_A_CLOCK",
     "PHASES",
     "TARGETS",
@@ -48,11 +50,23 @@ __all__ = [
 
 #: Every method the validation knows, in table order.
 METHODS: tuple[str, ...] = (
+    "deepcycle_clock", "bf_only_clock", "nuclear_only_clock",
     "deepcycle", "deepcycle_som", "bf_only", "nuclear_only", "nuclear_area", "handmade", "pixels_pca",
+    "ceiling_hidden",
 )
+
+#: The method the targets are checked on: the cycle head's read-out (deepcycle_core.clock).
+OURS = "deepcycle_clock"
+
+#: The paper's own read-outs of the 4-class descriptor, which the targets ask ours to beat clearly.
+PAPER_READOUTS: tuple[str, ...] = ("deepcycle", "deepcycle_som")
 
 #: Human-readable names for the table.
 METHOD_LABELS: dict[str, str] = {
+    "deepcycle_clock": "DeepCycle clock head (ours: trained on the movie's partial tracks)",
+    "bf_only_clock": "clock head, brightfield only",
+    "nuclear_only_clock": "clock head, nuclear stain only",
+    "ceiling_hidden": "ceiling: the simulator's hidden variables (uses truth)",
     "deepcycle": "DeepCycle, continuous ring",
     "deepcycle_som": "DeepCycle, 30-node ring SOM (paper)",
     "bf_only": "DeepCycle, brightfield only",
@@ -60,12 +74,13 @@ METHOD_LABELS: dict[str, str] = {
     "nuclear_area": "single feature: nuclear area (data chapter)",
     "handmade": "hand-made features",
     "pixels_pca": "raw-pixel PCA",
+    "deepcycle_clock_hard": "clock head on the hard preset",
     "deepcycle_hard": "DeepCycle on the hard preset",
     "handmade_hard": "hand-made features on the hard preset",
 }
 
 #: The methods read on a hard-preset data set: the default run's network and the hand-made baseline.
-HARD_METHODS: tuple[str, ...] = ("deepcycle_hard", "handmade_hard")
+HARD_METHODS: tuple[str, ...] = ("deepcycle_clock_hard", "deepcycle_hard", "handmade_hard")
 
 #: The baselines that the network must beat clearly.
 BASELINES: tuple[str, ...] = ("nuclear_area", "handmade", "pixels_pca")
@@ -264,8 +279,9 @@ def phase_breakdown(
 # ------------------------------------------------------------------------------------------------
 # targets and the table as text
 # ------------------------------------------------------------------------------------------------
-def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFrame:
-    """PASS/MISS of every target for ``method`` and of "every baseline clearly worse on MAE".
+def check_targets(table: pd.DataFrame, method: str = OURS) -> pd.DataFrame:
+    """PASS/MISS of every target for ``method`` and of "every baseline (and, for the clock head, the paper's
+    own read-outs of the 4-class descriptor) clearly worse on MAE".
 
     ``gap`` is signed so that a positive number is the margin by which the target is met and a
     negative one the amount it is missed by. A row that used ground truth (``used_truth``) never
@@ -288,7 +304,8 @@ def check_targets(table: pd.DataFrame, method: str = "deepcycle") -> pd.DataFram
         status = blocked or ("PASS" if gap >= 0 else "MISS")
         rows.append({"target": f"{col} {op} {goal:g}", "value": v, "gap": gap, "status": status})
     ours = float(t.at[method, "circ_mae_h"])
-    for b in BASELINES:
+    rivals = BASELINES + (PAPER_READOUTS if method not in PAPER_READOUTS else ())
+    for b in rivals:
         if b not in t.index:
             continue
         v = float(t.at[b, "circ_mae_h"])

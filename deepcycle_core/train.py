@@ -160,15 +160,18 @@ def evaluate(
 class CycleLabels:
     """The cycle head's targets for every store cell, as tensors looked up by cell id in each batch."""
 
-    def __init__(self, store: CellStore) -> None:
+    def __init__(self, store: CellStore, T_hours: float | None = None) -> None:
         cells = store.cells
-        try:
-            T = doubling_time_of_store_cells(cells)
-        except ValueError as exc:
-            raise ValueError(
-                f"{store.path}: the cycle head needs a cycle length from the growth curve ({exc}); "
-                "train the 4 classes alone with cycle_weight=0"
-            ) from exc
+        if T_hours is not None:
+            T = float(T_hours)
+        else:
+            try:
+                T = doubling_time_of_store_cells(cells)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{store.path}: the cycle head needs a cycle length and the growth curve gives none ({exc}); "
+                    "give it (cycle_T_hours=..., --cycle-T-hours) or train the 4 classes alone (cycle_weight=0)"
+                ) from exc
         dt_h = float(store.meta["frame_interval_min"]) / 60.0
         t = cycle_targets(cells, dt_h, T)
         self.T_hours = float(T)
@@ -247,11 +250,11 @@ def refresh_command(
         cmd += ["--pretrained", "none" if pretrained in (None, False) else fp.display_path(str(pretrained))]
     base = PRESETS.get(p.name)
     if base is not None:
-        for key, flag in (("batch_size", "--batch-size"), ("lr", "--lr")):
+        for key, flag in (("batch_size", "--batch-size"), ("lr", "--lr"), ("cycle_weight", "--cycle-weight")):
             if getattr(p, key) != getattr(base, key):
                 cmd += [flag, str(getattr(p, key))]
         other = {k: v for k, v in p.to_dict().items()
-                 if k not in ("name", "batch_size", "lr", "epochs") and v != getattr(base, k)}
+                 if k not in ("name", "batch_size", "lr", "epochs", "cycle_weight") and v != getattr(base, k)}
         if other:
             cmd.append(f"(plus preset overrides {other}: train(..., **overrides) in Python)")
     return " ".join(cmd)
@@ -293,6 +296,7 @@ def train(
     threads: int | None = None,
     deterministic: bool = True,
     reuse: bool = False,
+    cycle_T_hours: float | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train on the store in ``source`` (a run folder or a store folder); return the summary.
@@ -301,7 +305,8 @@ def train(
     ``sampler`` balance; default: as many as there are training cells) so a small CPU budget still
     sees every class often. ``val_cells``/``heldout_cells`` cap the fixed seeded subsets evaluated
     each epoch / at the end. ``overrides`` change preset fields (e.g. ``batch_size=32``, ``lr=1e-3``).
-    ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
+    ``cycle_T_hours`` sets the cycle length of the cycle head's targets (default: the doubling time of the
+    store's growth curve). ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
     holds a finished run with exactly these settings on this very store (as the book does on re-runs).
     Under ``torchrun`` (WORLD_SIZE > 1) every rank trains on its slice of each global batch and rank 0
     writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
@@ -332,6 +337,7 @@ def train(
         return _train(
             store, out, p, mode, epochs, seed, resume, dev, rank, world, progress, samples_per_epoch, val_cells,
             heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every, reuse,
+            cycle_T_hours,
         )
     finally:
         torch.use_deterministic_algorithms(prev_det)
@@ -343,7 +349,7 @@ def _train(
     store: CellStore, out: Path, p: Preset, mode: str, epochs: int, seed: int, resume: bool, dev: torch.device,
     rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
     heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
-    pretrained: Any, checkpoint_every: int | None, reuse: bool = False,
+    pretrained: Any, checkpoint_every: int | None, reuse: bool = False, cycle_T_hours: float | None = None,
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
@@ -382,10 +388,12 @@ def _train(
         "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
         "val_cells": val_cells, "heldout_cells": heldout_cells,
     }
+    if cycle_T_hours is not None:
+        config["cycle_T_hours"] = float(cycle_T_hours)
     stamp = {
         "inputs": {"store": store.path}, "params": config,
         "command": refresh_command(store.path, out, p, mode, epochs, seed, samples_per_epoch, val_cells, heldout_cells,
-                                   pretrained),
+                                   pretrained) + (f" --cycle-T-hours {cycle_T_hours:g}" if cycle_T_hours is not None else ""),
         "root": store.path.parent if store.path.name == "store" else None,  # the run folder the command names
     }
     if reuse and world == 1 and summary_path.exists() and last_path.exists():
@@ -406,7 +414,7 @@ def _train(
     sched = _make_scheduler(opt, p, epochs * steps)
     loss_w = torch.as_tensor(D.class_weights(data.labels[train_idx])).to(dev) if p.balance == "loss" else None
     criterion = nn.CrossEntropyLoss(weight=loss_w)
-    cycle = CycleLabels(store) if p.cycle_weight > 0 else None
+    cycle = CycleLabels(store, cycle_T_hours) if p.cycle_weight > 0 else None
     if cycle is not None and cycle.n_known(train_idx) == 0:
         raise ValueError(
             f"{store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "
@@ -604,6 +612,9 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--heldout-cells", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--cycle-weight", type=float, default=None, help="weight of the cycle head's loss (0: the 4 classes only)")
+    p.add_argument("--cycle-T-hours", type=float, default=None, help="cycle length of the cycle head's targets "
+                   "(default: the doubling time of the store's growth curve)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--pretrained", default="auto", help="auto (torch cache if present), none, or a weight file")
     p.add_argument("--checkpoint-every", type=int, default=None, help="also save last.pt every N batches")
@@ -618,7 +629,8 @@ def _cli_train(args: argparse.Namespace) -> int:
         resume=args.resume, device=args.device, progress=not args.no_progress,
         samples_per_epoch=args.samples_per_epoch, val_cells=args.val_cells, heldout_cells=args.heldout_cells,
         num_workers=args.workers, pretrained=args.pretrained, checkpoint_every=args.checkpoint_every,
-        threads=args.threads, batch_size=args.batch_size, lr=args.lr,
+        threads=args.threads, batch_size=args.batch_size, lr=args.lr, cycle_weight=args.cycle_weight,
+        cycle_T_hours=args.cycle_T_hours,
     )
     if "accuracy" in summary:
         print(f"validation accuracy {summary['accuracy']:.3f} (best epoch {summary['best_epoch']})")

@@ -61,7 +61,10 @@ import pandas as pd
 
 from . import fingerprint
 from .atomic import write_csv_atomic, write_parquet_atomic
+from .ceiling import hidden_variable_predictions
+from .clock import CYCLE_COLUMNS, clock_positions, clock_predictions, has_cycle_head, judge_clock
 from .describe import (
+    DESCRIPTOR_BASE,
     cell_selection,
     check_method_descriptors,
     describe_command,
@@ -92,7 +95,10 @@ from .orientation import TrackTable
 from .trajectory import descriptor_columns, load_ring
 
 __all__ = [
+    "CLOCK_METHODS",
+    "USES_TRUTH",
     "RingFitError",
+    "clock_verdict",
     "doubling_time",
     "fit_descriptor_ring",
     "load_results",
@@ -112,6 +118,13 @@ __all__ = [
     "load_split",
     "track_coverage",
 ]
+
+
+#: Rows read from a network's cycle head (deepcycle_core.clock), not from a ring.
+CLOCK_METHODS: tuple[str, ...] = ("deepcycle_clock", "bf_only_clock", "nuclear_only_clock")
+
+#: Rows that use ground truth (a reference, never a method; they never pass a target).
+USES_TRUTH: tuple[str, ...] = ("ceiling_hidden",)
 
 
 class RingFitError(ValueError):
@@ -174,7 +187,7 @@ def fit_descriptor_ring(
     """
     from . import trajectory
 
-    cols = [c for c in descriptors.columns if c != "cell_id"]
+    cols = [c for c in descriptors.columns if c != "cell_id" and c not in CYCLE_COLUMNS]
     cid = descriptors["cell_id"].to_numpy(dtype=np.int64)
     X = descriptors[cols].to_numpy(dtype=float)
     fit_mask = np.isin(cid, np.asarray(fit_ids, dtype=np.int64))
@@ -270,13 +283,13 @@ def read_method_descriptors(
     ids = np.union1d(fit_ids, ids)
     path = descriptor_source(method, run, model_run)
     if path is None:
-        raise ValueError(f"{method}: {run.trajectory_table} holds its ring; it reads no descriptors")
+        raise ValueError(f"{method}: reads no descriptors ({run.trajectory_table} holds its ring, or it needs none)")
     if path == run.descriptors:  # the embed stage's, with its own stamp
         fingerprint.check_descriptors(run, memo=memo)  # and the checkpoint they were embedded with
         desc = pd.read_parquet(path)
-        desc = desc[["cell_id", *descriptor_columns(desc.columns)]]
+        desc = desc[["cell_id", *descriptor_columns(desc.columns), *[c for c in CYCLE_COLUMNS if c in desc.columns]]]
         return desc[desc["cell_id"].isin(ids)].reset_index(drop=True)
-    base = "deepcycle" if method == "deepcycle_som" else method
+    base = DESCRIPTOR_BASE.get(method, method)
     params = descriptor_params(base, fit_ids, ids, pca_components=pca_components, pca_pool=pca_pool)
     command = refresh or describe_command(model_run, base)
     check_method_descriptors(base, run, model_run, path, params=params, command=command, memo=memo)
@@ -306,7 +319,8 @@ def method_predictions(
     ``run`` has one (its ring was fitted on every fitting cell); otherwise the network's ring is
     fitted here on ``fit_ids`` with the same code, and ``df.attrs['note']`` says so. Descriptors are
     read by :func:`read_method_descriptors` (``refresh``: the command named when they are stale).
-    ``df.attrs['used_truth']`` is False for every method here (none uses ground truth).
+    ``df.attrs['used_truth']`` is False for every method but the ceiling (:mod:`deepcycle_core.ceiling`),
+    which is a reference computed from the simulator's hidden variables, never a method.
     """
     if method not in METHODS:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
@@ -343,14 +357,37 @@ def method_predictions(
     elif method == "nuclear_area":
         traj = single_feature_predictions(descriptors(), fit_ids, eval_ids, "nuclear_area", kw["T_hours"])
         verdict = "no ring"
+    elif method in CLOCK_METHODS:
+        desc = descriptors()
+        if not has_cycle_head(desc.columns):
+            raise RingFitError(f"the {DESCRIPTOR_BASE[method]} network has no cycle head (trained with cycle_weight=0)")
+        traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"])
+        verdict = clock_verdict(desc, cells, fit_ids)
+    elif method == "ceiling_hidden":
+        traj = hidden_variable_predictions(cells, fit_ids, eval_ids, kw["T_hours"])
+        verdict = "no ring"
     else:  # bf_only, nuclear_only, handmade, pixels_pca: a ring through the method's descriptors
         traj = fit_descriptor_ring(descriptors(), cells, fit_ids, seed=seed, **kw)
         verdict = traj.attrs["verdict"]
     out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
     out.attrs["note"] = note
     out.attrs["verdict"] = verdict
-    out.attrs["used_truth"] = False
+    out.attrs["used_truth"] = method in USES_TRUTH
     return out
+
+
+def clock_verdict(desc: pd.DataFrame, cells: pd.DataFrame, fit_ids: np.ndarray) -> str:
+    """The movie's check of a clock head: its positions run along the fitting cells' tracks
+    (:func:`deepcycle_core.orientation.ring_quality`), as every ring is judged."""
+    fit = desc[desc["cell_id"].isin(np.asarray(fit_ids, dtype=np.int64))]
+    pos, _ = clock_positions(fit)
+    rows = cells.set_index("cell_id").loc[fit["cell_id"].to_numpy()].reset_index()
+    if not {"track_id", "frame", "time_h"} <= set(rows.columns):
+        return "unjudged"
+    try:
+        return judge_clock(pos, rows).verdict
+    except ValueError:
+        return "unjudged"
 
 
 # ------------------------------------------------------------------------------------------------
