@@ -5,7 +5,10 @@ processes hits both alike): the same network in fp32, default (NCHW) memory layo
 the training process. Tuned: channels-last, bf16 autocast only where the CPU/GPU runs it natively,
 conv+BN folding and ``torch.inference_mode`` for inference (and optionally ``torch.compile``),
 DataLoader workers. Also: how many images/second the chunked, augmenting data loader delivers on its
-own, against what the tuned training consumes (target >= 3x).
+own, against what the tuned training consumes (target >= 3x); and fp32 against bf16 autocast side by
+side, for training and inference, measured in the same run whatever the CPU (on a CPU without native
+bf16 -- AVX2 only -- oneDNN emulates it and it is many times slower: that is why the presets use bf16
+only where the hardware has it; ``--precision-images`` keeps that measurement short).
 
     .venv/bin/python benchmarks/train.py                # synthetic store, ~2-4 minutes on 2 cores
     .venv/bin/python benchmarks/train.py --store data/runs/default/store --compile
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true", help="also try torch.compile for inference")
+    ap.add_argument("--precision-images", type=int, default=512,
+                    help="images per fp32-vs-bf16 training measurement (bf16 is slow where it is emulated)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file (the book prints it)")
     args = ap.parse_args(argv)
     if args.threads:
@@ -147,6 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         res["loader"].append(m / (time.perf_counter() - t0))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in res.items()) + " img/s", flush=True)
 
+    # fp32 against bf16, same tuned model and layout, in this run (one round each: bf16 may be emulated)
+    prec: dict[str, dict[str, float]] = {}
+    for name, use in (("fp32", False), ("bf16", True)):
+        m = copy.deepcopy(tuned_model)
+        o = torch.optim.AdamW(m.parameters(), lr=1e-4)
+        prec[name] = {
+            "train": time_train(m, o, loader(data, args.precision_images, b, 0, 7), True, use),
+            "infer": time_infer(tuned_eval, xc, max(1, args.infer_reps // 2), use),
+        }
+        print(f"{name}: training {prec[name]['train']:.0f} img/s, inference {prec[name]['infer']:.0f} img/s", flush=True)
+
     best = {k: max(v) for k, v in res.items()}
     infer_best = max(best["infer_tuned"], best.get("infer_compiled", 0.0))
     print("\nimages/second (best of rounds)")
@@ -158,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  inference  torch.compile {best['infer_compiled']:8.0f}   ratio {best['infer_compiled'] / best['infer_base']:.2f}x")
     print(f"  data loader (1 process, augmenting) {best['loader']:8.0f}   = {best['loader'] / best['train_tuned']:.1f}x "
           f"what tuned training consumes (target 3x), {best['loader'] / infer_best:.1f}x tuned inference")
+    print(f"  fp32 vs bf16 (native bf16: {bf16}): training {prec['fp32']['train']:.0f} vs {prec['bf16']['train']:.0f}, "
+          f"inference {prec['fp32']['infer']:.0f} vs {prec['bf16']['infer']:.0f} img/s "
+          f"(bf16/fp32 {prec['bf16']['train'] / prec['fp32']['train']:.2f}x and {prec['bf16']['infer'] / prec['fp32']['infer']:.2f}x)")
     if args.json:
         load = os.getloadavg()[0]
         out = {
@@ -169,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "inference": {"baseline": best["infer_base"], "tuned": infer_best, "ratio": infer_best / best["infer_base"]},
             "loader": best["loader"],
             "loader_vs_training": best["loader"] / best["train_tuned"],
+            "precision": {"native_bf16": bool(bf16), **prec},
         }
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     tmp.cleanup()

@@ -46,11 +46,9 @@ def hidden_variable_predictions(
     cells: pd.DataFrame, fit_ids: Any, eval_ids: Any, T_hours: float | None, *, k: int = 25
 ) -> pd.DataFrame:
     """``cell_id, pseudotime, hours`` for ``eval_ids``: neighbour regression from the hidden variables,
-    fitted on ``fit_ids``' true ages. Hours: ERA of the predicted position's rank among the fitting
-    cells' predicted positions, as every row of the validation reads hours."""
+    fitted on ``fit_ids``' true ages. Hours: position x T, as the clock head reads them (a position
+    learned in time needs no ERA calibration)."""
     from scipy.spatial import cKDTree
-
-    from .trajectory import era_age_fraction
 
     table = cells.set_index("cell_id")
     fit_ids = np.asarray(fit_ids, dtype=np.int64)
@@ -64,16 +62,11 @@ def hidden_variable_predictions(
     angle = 2 * np.pi * table.loc[fit_ids, "true_age"].to_numpy(float)
     unit = np.exp(1j * angle)
 
-    def predict(ids: np.ndarray, exclude_self: bool) -> np.ndarray:
+    def predict(ids: np.ndarray) -> np.ndarray:
         X = (_design(table.loc[ids]) - mu) / sd
-        _, nn = tree.query(X, k=k + int(exclude_self))
-        if exclude_self:  # a fitting cell is not its own neighbour
-            nn = nn[:, 1:]
+        _, nn = tree.query(X, k=k)
         return np.mod(np.angle(unit[nn].mean(1)) / (2 * np.pi), 1.0)
 
-    pos = predict(eval_ids, exclude_self=False)
-    ref = np.sort(predict(fit_ids, exclude_self=True))
-    F = (np.searchsorted(ref, pos, side="left") + np.searchsorted(ref, pos, side="right")) / (2.0 * ref.size)
-    age = era_age_fraction(np.clip(F, 0.5 / ref.size, 1.0 - 0.5 / ref.size))
+    pos = predict(eval_ids)
     T = float(T_hours) if T_hours else np.nan
-    return pd.DataFrame({"cell_id": eval_ids, "pseudotime": pos, "hours": age * T})
+    return pd.DataFrame({"cell_id": eval_ids, "pseudotime": pos, "hours": pos * T})

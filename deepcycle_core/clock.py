@@ -9,9 +9,12 @@ TRAIN, not to read.
 
 Still judged, never assumed: the same check as the ring's (:func:`deepcycle_core.orientation.ring_quality`)
 runs the positions along the fitting cells' tracks and says ``clock``, ``folded`` or ``reversed``.
-Hours are read like every other row of the validation: the ERA map of the position's rank among the
-fitting cells, ``t = -T log2(1 - F/2)`` (:func:`deepcycle_core.trajectory.era_age_fraction`); the direct
-reading ``position x T`` is given beside it. Pure numpy/pandas (torch-free).
+Hours: the head is trained in hours over one cycle length ``T`` (the doubling time), so its hours are
+``position x T``, with no calibration. The ERA map of the position's rank among the fitting cells
+(``t = -T log2(1 - F/2)``, :func:`deepcycle_core.trajectory.era_age_fraction`), which a ring needs
+because its arc length is not time, is given beside it: it assumes the fitting cells are an unbiased
+snapshot of an exponentially growing population, and the partial tracks of a movie are not (founders
+present from the start are old, late daughters young). Pure numpy/pandas (torch-free).
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ def clock_positions(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def clock_predictions(
     table: pd.DataFrame, fit_ids: Any, eval_ids: Any, T_hours: float | None
 ) -> pd.DataFrame:
-    """``cell_id, pseudotime, hours, hours_direct, confidence`` for ``eval_ids``.
+    """``cell_id, pseudotime, hours, hours_era, confidence`` for ``eval_ids``.
 
-    ``hours``: ERA of the position's mid-rank among the FITTING cells (never the evaluated ones);
-    ``hours_direct``: position x T. Both NaN without a doubling time.
+    ``hours``: position x T; ``hours_era``: ERA of the position's mid-rank among the FITTING cells
+    (never the evaluated ones). Both NaN without a doubling time.
     """
     from .trajectory import era_age_fraction
 
@@ -68,7 +71,7 @@ def clock_predictions(
     age = era_age_fraction(np.clip(F, 0.5 / ref.size, 1.0 - 0.5 / ref.size))
     T = float(T_hours) if T_hours else np.nan
     return pd.DataFrame({
-        "cell_id": cid[keep], "pseudotime": p, "hours": age * T, "hours_direct": p * T, "confidence": conf[keep],
+        "cell_id": cid[keep], "pseudotime": p, "hours": p * T, "hours_era": age * T, "confidence": conf[keep],
     })
 
 

@@ -72,12 +72,12 @@ def test_clock_positions_are_the_angle_and_hours_come_from_fitting_ranks_only():
     np.testing.assert_allclose(got, pos, atol=1e-9)
     np.testing.assert_allclose(conf, 2.0)
     assert has_cycle_head(table.columns) and not has_cycle_head(["cell_id", "d0"])
-    # ERA hours of cells 4, 5 from the ranks among fitting cells 0-3 only
+    # hours = position x T; ERA hours of cells 4, 5 from the ranks among fitting cells 0-3 only
     pred = clock_predictions(table, fit_ids=[0, 1, 2, 3], eval_ids=[4, 5], T_hours=20.0)
     assert pred["cell_id"].tolist() == [4, 5]
     F = np.array([1.0 - 0.5 / 4, 1.0 / 4])  # 0.9 lies above all four (clipped); 0.1 above one
-    np.testing.assert_allclose(pred["hours"], -20.0 * np.log2(1 - F / 2), atol=1e-9)
-    np.testing.assert_allclose(pred["hours_direct"], pos[4:] * 20.0)
+    np.testing.assert_allclose(pred["hours_era"], -20.0 * np.log2(1 - F / 2), atol=1e-9)
+    np.testing.assert_allclose(pred["hours"], pos[4:] * 20.0)
     with pytest.raises(ValueError, match="cycle-head columns"):
         clock_positions(table.drop(columns="cycle_sin"))
 
