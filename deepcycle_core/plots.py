@@ -78,11 +78,9 @@ def fit_column(width: int, height: int, colorbar: bool = False) -> dict[str, Any
     # the colour bar goes below the frame (colorbar_position="bottom"): beside it, it would take
     # ~90 px of a 390-px phone column from the frame
     outer_w, outer_h = width + 60, height + (130 if colorbar else 60)
-    return dict(
-        responsive=True,
-        aspect=outer_w / outer_h,
-        backend_opts={"plot.sizing_mode": "scale_width", "plot.max_width": min(outer_w, MAX_FIGURE_WIDTH)},
-    )
+    # responsive="width" with an aspect is HoloViews' own "scale_width" (so Panel, which wraps the
+    # figure in a live notebook, agrees with it and warns of no sizing conflict)
+    return dict(responsive="width", aspect=outer_w / outer_h, max_width=min(outer_w, MAX_FIGURE_WIDTH))
 
 
 def fucci_ratio(df: pd.DataFrame) -> np.ndarray:
