@@ -80,7 +80,9 @@ def fit_column(width: int, height: int, colorbar: bool = False) -> dict[str, Any
     outer_w, outer_h = width + 60, height + (130 if colorbar else 60)
     # responsive="width" with an aspect is HoloViews' own "scale_width" (so Panel, which wraps the
     # figure in a live notebook, agrees with it and warns of no sizing conflict)
-    return dict(responsive="width", aspect=outer_w / outer_h, max_width=min(outer_w, MAX_FIGURE_WIDTH))
+    # (max_width goes to the Bokeh figure directly: HoloViews drops its own inside layouts and tabs)
+    return dict(responsive="width", aspect=outer_w / outer_h,
+                backend_opts={"plot.max_width": min(outer_w, MAX_FIGURE_WIDTH)})
 
 
 def fucci_ratio(df: pd.DataFrame) -> np.ndarray:
