@@ -147,13 +147,41 @@ def setup_holoviews(**options: Any) -> None:
     """Load HoloViews' Bokeh backend the same way in every chapter.
 
     Resources are not inlined (that would put ~3 MB of JavaScript into every notebook and page);
-    a live kernel loads them from the CDN, the rendered book from its own ``_static``.
+    a live kernel loads them from the CDN, the rendered book from its own ``_static``.  With
+    ``inline=True`` (a live notebook with no internet) Panel's stylesheets are inlined too, since
+    otherwise the figures still link them from the CDN.
     """
     import holoviews as hv
 
     options.setdefault("logo", False)
     options.setdefault("inline", False)
     hv.extension("bokeh", **options)
+    if options["inline"]:
+        _inline_panel_css()
+
+
+def _inline_css_hook(viewable: Any, root: Any) -> None:
+    from bokeh.models import UIElement
+    from panel.io.notebook import patch_inline_stylesheets
+
+    for model in root.select({"type": UIElement}):
+        patch_inline_stylesheets(model)
+
+
+def _inline_panel_css() -> None:
+    """Make HoloViews figures in a live notebook carry Panel's stylesheets instead of CDN links.
+
+    Panel inlines them only for objects it displays itself (``pn.config.inline``); HoloViews' own
+    display path renders through Panel but skips that step, so offline the notebook logs failed
+    stylesheet loads.  A Panel pre-processing hook (run on every rendered root) does the same step.
+    """
+    import panel as pn
+    from panel.viewable import Viewable
+
+    pn.config.inline = True
+    hooks = getattr(Viewable, "_preprocessing_hooks", None)
+    if hooks is not None and _inline_css_hook not in hooks:
+        hooks.append(_inline_css_hook)
 
 
 def _on_page_context(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:

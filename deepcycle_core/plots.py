@@ -23,11 +23,13 @@ __all__ = [
     "CLASS_COLORS",
     "COLOR_BY",
     "FUCCI_CMAP",
+    "MAX_FIGURE_WIDTH",
     "UNLABELLED",
     "aggregate",
     "class_names",
     "crop_gallery",
     "display_range",
+    "fit_column",
     "fucci_figure",
     "fucci_profile",
     "fucci_ratio",
@@ -35,6 +37,7 @@ __all__ = [
     "prepare_points",
     "ring_image",
     "ring_view",
+    "ring_views",
     "sample_along",
 ]
 
@@ -56,6 +59,30 @@ CLASS_COLORS: dict[str, str] = dict(zip(class_names().values(), ("#bbbbbb", "#4c
 #: Red -> yellow -> green, for the green fraction g / (r + g) of the two FUCCI reporters.
 FUCCI_CMAP: list[str] = ["#c0161c", "#f46d43", "#fee08b", "#a6d96a", "#1a9641"]
 COLOR_BY = ("fucci_ratio", "class", "density")
+#: Widest a Bokeh figure may grow (px): the book's content column is ~700 px at 1280 px and the
+#: full screen width on a phone, so figures scale down to their container and never past this.
+MAX_FIGURE_WIDTH = 700
+
+
+def fit_column(width: int, height: int, colorbar: bool = False) -> dict[str, Any]:
+    """HoloViews plot options that make a Bokeh figure scale to its container's width.
+
+    Why: a figure of fixed pixel size is cut off (or scrolls the whole page sideways) wherever the
+    column is narrower than the figure -- a phone, a narrow JupyterLab panel, the book's content
+    column beside its side bars.  ``scale_width`` keeps the figure's aspect and shrinks it with its
+    container; it never grows past ``width`` plus room for axes (and a colour bar) nor past
+    :data:`MAX_FIGURE_WIDTH`.  The aspect counts that room too, so a ``width`` x ``height`` data frame
+    keeps (about) its shape: a ring stays round.  Pass ``colorbar_position="bottom"`` with
+    ``colorbar=True``.
+    """
+    # the colour bar goes below the frame (colorbar_position="bottom"): beside it, it would take
+    # ~90 px of a 390-px phone column from the frame
+    outer_w, outer_h = width + 60, height + (130 if colorbar else 60)
+    # responsive="width" with an aspect is HoloViews' own "scale_width" (so Panel, which wraps the
+    # figure in a live notebook, agrees with it and warns of no sizing conflict)
+    # (max_width goes to the Bokeh figure directly: HoloViews drops its own inside layouts and tabs)
+    return dict(responsive="width", aspect=outer_w / outer_h,
+                backend_opts={"plot.max_width": min(outer_w, MAX_FIGURE_WIDTH)})
 
 
 def fucci_ratio(df: pd.DataFrame) -> np.ndarray:
@@ -201,32 +228,63 @@ def ring_view(
     xr, yr = _ranges(pts, x, y, square=square)
     common = dict(dynamic=dynamic, width=width, height=height, x_range=xr, y_range=yr)
     spread = dict(max_px=spread_px, threshold=0.6)
-    plot_opts = dict(frame_width=width, frame_height=height, xlabel=xlabel, ylabel=ylabel, tools=["hover"])
+    # every colouring keeps the same outer shape (colour bar or class legend below the frame): Bokeh
+    # lays out a tab or column of scale_width figures of different aspects wider than its container
+    plot_opts = dict(**fit_column(width, height, colorbar=True), xlabel=xlabel, ylabel=ylabel, tools=["hover"])
     if color_by == "class":
         names = list(pts["class_name"].cat.categories)
         key = {n: CLASS_COLORS.get(n, "#777777") for n in names}
         img = dynspread(datashade(points, aggregator=ds.count_cat("class_name"), color_key=key, **common), **spread)
-        img = img.opts(**{k: v for k, v in plot_opts.items() if k != "tools"})
-        legend = hv.NdOverlay(
-            {n: hv.Points([(np.nan, np.nan)], label=n).opts(color=c, size=8) for n, c in key.items() if n != UNLABELLED}
-        )
-        layer = img * legend
+        # HoloViews gives a datashaded categorical RGB its own legend (one entry per colour-key class,
+        # unlabelled included, as drawn); a second, hand-made legend would list every class twice.
+        layer = img.opts(legend_position="bottom", legend_cols=3, **{k: v for k, v in plot_opts.items() if k != "tools"})
     elif color_by == "density":
         img = dynspread(rasterize(points, aggregator=ds.count(), **common), **spread)
-        layer = img.opts(cmap="fire", cnorm="eq_hist", colorbar=True, clabel="cells per pixel", bgcolor="black", **plot_opts)
+        layer = img.opts(cmap="fire", cnorm="eq_hist", colorbar=True, colorbar_position="bottom", clabel="cells per pixel", bgcolor="black", **plot_opts)
     else:
         agg = ds.mean(color_by)
         img = dynspread(rasterize(points, aggregator=agg, **common), **spread)
         if color_by == "fucci_ratio":
-            layer = img.opts(cmap=FUCCI_CMAP, clim=(0.0, 1.0), colorbar=True, clabel="FUCCI green fraction", **plot_opts)
+            layer = img.opts(cmap=FUCCI_CMAP, clim=(0.0, 1.0), colorbar=True, colorbar_position="bottom", clabel="FUCCI green fraction", **plot_opts)
         else:
-            layer = img.opts(cmap=_numeric_cmap(color_by), colorbar=True, clabel=color_by, **plot_opts)
+            layer = img.opts(cmap=_numeric_cmap(color_by), colorbar=True, colorbar_position="bottom", clabel=color_by, **plot_opts)
     arr = _curve_array(curve)
     if arr is not None:
         layer = layer * hv.Curve(arr, x, y, label="fitted ring").opts(color="white" if color_by == "density" else "black", line_width=2)
     if origin is not None:
         layer = layer * hv.Points([tuple(origin)], kdims=[x, y], label="division (origin)").opts(color="magenta", size=10, marker="x")
     return layer.opts(title=title or f"{len(pts):,} cells on the ring, coloured by {color_by}")
+
+
+def ring_views(
+    df: pd.DataFrame,
+    color_bys: Sequence[str] = ("fucci_ratio", "class", "density"),
+    curve: Any = None,
+    *,
+    tabs: bool = True,
+    titles: Sequence[str] | None = None,
+    **kwargs: Any,
+):
+    """Several :func:`ring_view` of the same cells, one per colouring, as tabs (or stacked in one column).
+
+    Why not side by side: three 300-px rings with colour bars need ~1,200 px, wider than the book's
+    content column (~700 px) and far wider than a phone; a row either gets cut off or shrinks every
+    ring to a stamp.  Tabs (one ring at a time, a click apart) or one column (``tabs=False``) fit
+    any width.
+    ``kwargs`` go to :func:`ring_view` (``origin``, ``width``, ``dynamic``, ...).
+    """
+    import holoviews as hv
+
+    x, y = kwargs.get("x", "x2d"), kwargs.get("y", "y2d")
+    # the narrow table once for all views (a numeric colour column is picked from df by each view)
+    once = not df.attrs.get(_PREPARED) and set(color_bys) <= set(COLOR_BY)
+    pts = prepare_points(df, x, y) if once else df
+    titles = list(titles) if titles is not None else [f"coloured by {c.replace('_', ' ')}" for c in color_bys]
+    if len(titles) != len(color_bys):
+        raise ValueError(f"ring_views: {len(titles)} titles for {len(color_bys)} colourings")
+    views = [ring_view(pts, c, curve, title=t, **kwargs) for c, t in zip(color_bys, titles)]
+    layout = hv.Layout(views).cols(1)
+    return layout.opts(tabs=True) if tabs else layout
 
 
 def aggregate(
@@ -369,7 +427,7 @@ def fucci_view(profile: pd.DataFrame, xlabel: str = "pseudotime", width: int = 5
         line = hv.Curve((profile["center"], profile[f"{name}_median"]), xlabel, "FUCCI (scaled)",
                         label=f"FUCCI {name} median").opts(color=color, line_width=2)
         layers += [band, line]
-    return hv.Overlay(layers).opts(width=width, height=height, legend_position="top_right",
+    return hv.Overlay(layers).opts(**fit_column(width, height), legend_position="top_right",
                                    ylabel="FUCCI (scaled to 99th pct.)", xlabel=xlabel)
 
 

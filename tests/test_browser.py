@@ -11,133 +11,42 @@ through the Chrome DevTools Protocol that
 * the console shows no error, no exception was thrown, and no request left ``file:``/``data:``.
 
 A screenshot of each page goes to ``_build/browser/``. The protocol runs over
-``--remote-debugging-pipe`` (fds 3/4), so the test needs no port and no extra Python package.
+``--remote-debugging-pipe`` (fds 3/4), so the test needs no port and no extra Python package
+(the client lives in ``tests/cdp.py``, shared with ``tests/test_lab.py``).
+
+Every chapter must also read well on a page (issue 13): at 1280 px and at a phone's 390 px, no
+figure (image, Bokeh canvas) is wider than the content column and the page never scrolls
+sideways; screenshots ``<chapter>_1280.png`` and ``<chapter>_390.png`` go to ``_build/browser/``.
 Until a chapter with a figure exists, a one-page book with a HoloViews figure is built in a
 temporary folder to check the same mechanism.
 """
 
 from __future__ import annotations
 
-import base64
-import fcntl
-import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
+
+from cdp import CHROMIUM, Chromium, Tab
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 #: The chapter the issue asks for; others with figures are checked too.
 TARGET = "book/04_trajectory"
 #: Sources whose change makes a previous build stale.
-SOURCES = ["_config.yml", "_toc.yml", "book/*.ipynb", "book/*.md", "book/references.bib", "deepcycle_core/bookjs.py"]
+SOURCES = ["_config.yml", "_toc.yml", "book/*.ipynb", "book/*.md", "book/references.bib", "book/_static/*.css",
+           "deepcycle_core/bookjs.py", "deepcycle_core/booklinks.py"]
+#: Viewport widths every chapter must fit: a laptop and a phone.
+WIDTHS = (1280, 390)
 #: Output types of a HoloViews/Panel or a plain Bokeh figure in a notebook.
 FIGURE_MIMES = ("application/vnd.holoviews_exec.v0+json", "application/vnd.bokehjs_exec.v0+json")
 RENDER_TIMEOUT_S = 60.0
-
-
-# --------------------------------------------------------------------------------------------
-# A minimal Chrome DevTools Protocol client over --remote-debugging-pipe
-
-
-class Chromium:
-    """Headless Chromium driven over a pipe: commands go to its fd 3, replies/events come from fd 4."""
-
-    def __init__(self, user_data_dir: Path):
-        cmd_r, self._cmd_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
-        # posix_spawn puts the pipe ends on the child's fds 3 and 4 without running Python in a forked
-        # child (unsafe with threads); go through high fds so a dup2 never clobbers the other end.
-        high_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD_CLOEXEC, 10)
-        high_w = fcntl.fcntl(resp_w, fcntl.F_DUPFD_CLOEXEC, 10)
-        flags = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", "--disable-default-apps", "--disable-dev-shm-usage", "--mute-audio",
-            "--hide-scrollbars", "--window-size=1280,1600", f"--user-data-dir={user_data_dir}",
-            "--remote-debugging-pipe", "about:blank",
-        ]
-        log = os.open(user_data_dir / "chromium.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            self.pid = os.posix_spawn(CHROMIUM, [CHROMIUM, *flags], dict(os.environ), file_actions=[
-                (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, log, 2),
-                (os.POSIX_SPAWN_DUP2, high_r, 3), (os.POSIX_SPAWN_DUP2, high_w, 4),
-            ])
-        finally:
-            for fd in (cmd_r, resp_w, high_r, high_w, log, null):
-                os.close(fd)
-        self.returncode: int | None = None
-        self._next_id = 0
-        self._replies: dict[int, dict] = {}
-        self.events: list[dict] = []
-        self._cv = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        buf = b""
-        with os.fdopen(self._resp_r, "rb", buffering=0) as pipe:
-            while chunk := pipe.read(1 << 16):
-                buf += chunk
-                while b"\0" in buf:
-                    raw, buf = buf.split(b"\0", 1)
-                    msg = json.loads(raw)
-                    with self._cv:
-                        if "id" in msg:
-                            self._replies[msg["id"]] = msg
-                        else:
-                            self.events.append(msg)
-                        self._cv.notify_all()
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
-        self._next_id += 1
-        msg_id = self._next_id
-        msg: dict[str, Any] = {"id": msg_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while msg_id not in self._replies:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.poll() is not None:
-                    raise TimeoutError(f"Chromium did not answer {method} (exit code {self.returncode})")
-                self._cv.wait(min(left, 1.0))
-            reply = self._replies.pop(msg_id)
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply.get("result", {})
-
-    def poll(self) -> int | None:
-        """The exit status once Chromium has ended, else None."""
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=10)
-        except Exception:
-            pass
-        deadline = time.monotonic() + 10
-        while self.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.poll() is None:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        os.close(self._cmd_w)
 
 
 #: Runs in the page: find every canvas (inside shadow roots too) and count those with drawn pixels.
@@ -178,59 +87,90 @@ PROBE = r"""
 """
 
 
-def check_page(browser: Chromium, html: Path, screenshot: Path) -> dict:
-    """Open ``html`` offline in a new tab, wait for the figures, screenshot; return what was seen."""
-    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    first_event = len(browser.events)
-    for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
-        browser.send(method, session=session)
-    browser.send("Network.emulateNetworkConditions",
-                 {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}, session=session)
+def _wait_rendered(tab: Tab) -> dict:
+    """Poll the page until its Bokeh figures are live and drawn and its equations typeset."""
     t0 = time.monotonic()
-    browser.send("Page.navigate", {"url": html.as_uri()}, session=session)
     state: dict = {}
     while time.monotonic() - t0 < RENDER_TIMEOUT_S:
-        state = browser.send("Runtime.evaluate", {"expression": PROBE, "returnByValue": True},
-                             session=session)["result"]["value"]
+        state = tab.eval(PROBE)
         roots = state["roots"]
-        if (state["ready"] == "complete" and roots and state["documents"] >= len(roots)
-                and any(r["painted"] for r in roots)
+        if (state["ready"] == "complete" and state["documents"] >= len(roots)
+                and (not roots or any(r["painted"] for r in roots))
                 and all(r["painted"] for r in roots if r["canvases"])
                 and (state["typeset"] or not state["math"])):
             break
         time.sleep(0.25)
     state["seconds"] = round(time.monotonic() - t0, 1)
-    time.sleep(0.5)  # let late console messages arrive
-    # The whole page in one picture: grow the viewport to the document's height (capped).
-    height = browser.send("Runtime.evaluate", {
-        "expression": "Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)",
-        "returnByValue": True}, session=session)["result"]["value"]
-    browser.send("Emulation.setDeviceMetricsOverride", {
-        "width": 1280, "height": int(min(max(height, 800), 12000)), "deviceScaleFactor": 1, "mobile": False,
-    }, session=session)
-    time.sleep(0.5)
-    shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    screenshot.write_bytes(base64.b64decode(shot["data"]))
+    return state
 
-    errors, requests = [], []
-    for event in browser.events[first_event:]:
-        if event.get("sessionId") != session:
-            continue
-        method, p = event.get("method"), event.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            d = p["exceptionDetails"]
-            errors.append(f"exception: {d.get('exception', {}).get('description') or d.get('text')}")
-        elif method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-            errors.append("console.error: " + " ".join(str(a.get("value", a.get("description", ""))) for a in p["args"]))
-        elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
-            errors.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
-        elif method == "Network.requestWillBeSent":
-            requests.append(p["request"]["url"])
-    browser.send("Target.closeTarget", {"targetId": target})
-    state["errors"] = errors
-    state["remote_requests"] = [u for u in requests if not u.startswith(("file:", "data:", "blob:", "about:"))]
+
+def check_page(browser: Chromium, html: Path, screenshot: Path) -> dict:
+    """Open ``html`` offline in a new tab, wait for the figures, screenshot; return what was seen."""
+    tab = browser.tab(offline=True)
+    try:
+        tab.navigate(html.as_uri())
+        state = _wait_rendered(tab)
+        time.sleep(0.5)  # let late console messages arrive
+        # The whole page in one picture: grow the viewport to the document's height (capped).
+        height = tab.eval("Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+        tab.viewport(1280, int(min(max(height, 800), 12000)))
+        time.sleep(0.5)
+        tab.screenshot(screenshot)
+        state["errors"] = tab.errors()
+        state["remote_requests"] = [u for u in tab.requests() if not u.startswith(("file:", "data:", "blob:", "about:"))]
+    finally:
+        tab.close()
+    return state
+
+
+#: Runs in the page: the content column, the page's scroll width, and every figure (images in cell
+#: outputs, Bokeh canvases inside their shadow roots) that sticks out of the column or of its output.
+FIT_PROBE = r"""
+(() => {
+  const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const col = column.getBoundingClientRect();
+  const figures = [];
+  const walk = (root, output) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.tagName === 'CANVAS' || (el.tagName === 'IMG' && output)) figures.push([el, output]);
+      if (el.shadowRoot) walk(el.shadowRoot, output);
+    }
+  };
+  for (const out of document.querySelectorAll('div.cell_output')) walk(out, out);
+  const wide = [];
+  for (const [el, out] of figures) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height) continue;  // hidden (a tab not shown, a folded cell)
+    const o = out.getBoundingClientRect();
+    if (r.left < col.left - 1 || r.right > col.right + 1 || r.width > o.width + 1) {
+      const cell = out.closest('.cell');
+      const index = cell ? Array.from(document.querySelectorAll('.cell')).indexOf(cell) : -1;
+      wide.push({tag: el.tagName, cell: index, left: Math.round(r.left), right: Math.round(r.right),
+                 width: Math.round(r.width), output_width: Math.round(o.width)});
+    }
+  }
+  return {column: [Math.round(col.left), Math.round(col.right)], inner: window.innerWidth,
+          scroll: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+          figures: figures.length, wide};
+})()
+"""
+
+
+def check_fit(browser: Chromium, html: Path, width: int, screenshot: Path) -> dict:
+    """Open ``html`` at a viewport ``width`` px wide; return the fit probe's findings; screenshot the page."""
+    tab = browser.tab(offline=True)
+    try:
+        tab.viewport(width, 900, mobile=width < 600)
+        tab.navigate(html.as_uri())
+        _wait_rendered(tab)
+        time.sleep(0.5)  # responsive figures settle after the first layout
+        state = tab.eval(FIT_PROBE)
+        height = tab.eval("Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+        tab.viewport(width, int(min(max(height, 800), 16000)), mobile=width < 600)
+        time.sleep(0.5)
+        tab.screenshot(screenshot)
+    finally:
+        tab.close()
     return state
 
 
@@ -350,3 +290,36 @@ def test_figures_render_offline(figure_pages: tuple[Path, list[str]], browser: C
         problems += [f"{page}: network request {u}" for u in seen["remote_requests"]]
     assert not problems, "\n".join(problems)
     assert all((shots / f"{Path(p).name}.png").stat().st_size > 10_000 for p in pages)
+
+
+@pytest.fixture(scope="session")
+def chapter_pages() -> tuple[Path, list[str]]:
+    """(html dir, every chapter page in _toc.yml order, the intro first), built if stale."""
+    from deepcycle_core.pipeline import toc_chapters
+
+    pages = ["book/intro"] + [f"book/{nb.stem}" for nb in toc_chapters(ROOT)]
+    html_dir = ROOT / "_build" / "html"
+    if not _is_fresh(html_dir, pages):
+        _build(ROOT)
+    return html_dir, pages
+
+
+def test_pages_fit_the_column(chapter_pages: tuple[Path, list[str]], browser: Chromium) -> None:
+    """At 1280 px and 390 px no figure is wider than the content column and the page never scrolls sideways."""
+    html_dir, pages = chapter_pages
+    shots = ROOT / "_build" / "browser"
+    problems = []
+    for page in pages:
+        html = html_dir / f"{page}.html"
+        assert html.exists(), f"{html} was not built"
+        for width in WIDTHS:
+            seen = check_fit(browser, html, width, shots / f"{Path(page).name}_{width}.png")
+            print(f"{page} @ {width} px: column {seen['column']}, page {seen['scroll']} px wide, "
+                  f"{seen['figures']} figure element(s), {len(seen['wide'])} too wide")
+            if seen["scroll"] > seen["inner"] + 1:
+                problems.append(f"{page} @ {width} px: the page scrolls sideways ({seen['scroll']} px > {seen['inner']} px)")
+            for w in seen["wide"][:5]:
+                problems.append(f"{page} @ {width} px: cell {w['cell']}: a {w['tag']} spans {w['left']}..{w['right']} px "
+                                f"({w['width']} px; column {seen['column']}, output {w['output_width']} px)")
+    assert not problems, "\n".join(problems)
+    assert all((shots / f"{Path(p).name}_{w}.png").stat().st_size > 10_000 for p in pages for w in WIDTHS)

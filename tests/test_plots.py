@@ -179,3 +179,57 @@ def test_display_range_stretches_between_percentiles():
     mid = img[12, 20]
     assert out[12, 20] == pytest.approx((mid - lo) / (hi - lo), rel=1e-6)
     assert np.all(plots.display_range(np.full((4, 4), 7.0)) == 0.0)  # a flat crop: no division by zero
+
+
+def _legend_entries(fig) -> list[str]:
+    """Every entry a Bokeh figure's legends show, a field-driven item expanded into its factors."""
+    from bokeh.models import Legend
+
+    entries = []
+    for legend in fig.select(type=Legend):
+        for item in legend.items:
+            label = item.label
+            if getattr(label, "value", None) is not None:
+                entries.append(label.value)
+                continue
+            # a field label (HoloViews' categorical legend): one entry per factor of the colour mapper
+            glyph = item.renderers[0].glyph
+            mapper = getattr(getattr(glyph, "fill_color", None), "transform", None)
+            assert mapper is not None, f"legend item {label} has neither a value nor a colour mapper"
+            entries.extend(mapper.factors)
+    return entries
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_class_legend_lists_each_class_once(ring_df, curve, dynamic):
+    view = plots.ring_view(ring_df, "class", curve, dynamic=dynamic, origin=(1.0, 0.0))
+    entries = _legend_entries(hv.render(view))
+    assert len(entries) == len(set(entries)), f"legend entries repeat: {entries}"
+    for name in plots.class_names().values():
+        assert entries.count(name) == 1, f"class {name!r} appears {entries.count(name)} times in {entries}"
+    assert {"fitted ring", "division (origin)"} <= set(entries)
+
+
+def test_ring_views_fit_a_column(ring_df, curve):
+    """Several colourings come as tabs or one column, each figure scaling to its container's width."""
+    from bokeh.models import Tabs
+
+    tabs = hv.render(plots.ring_views(ring_df, curve=curve, dynamic=False, origin=(1.0, 0.0)))
+    assert isinstance(tabs, Tabs) and len(tabs.tabs) == 3
+    assert [t.title for t in tabs.tabs] == ["coloured by fucci ratio", "coloured by class", "coloured by density"]
+    figures = [t.child for t in tabs.tabs]
+    column = hv.render(plots.ring_views(ring_df, ["fucci_ratio", "pseudotime"], curve, tabs=False, dynamic=False))
+    figures += [child[0] for child in column.children]
+    assert len(figures) == 5
+    for fig in figures:
+        assert fig.sizing_mode == "scale_width", fig.sizing_mode
+        assert fig.max_width is not None and fig.max_width <= plots.MAX_FIGURE_WIDTH
+    # one shape for every figure of a layout: mixed aspects make Bokeh lay a tab out wider than its box
+    assert len({round(f.aspect_ratio, 6) for f in figures}) == 1
+    with pytest.raises(ValueError, match="titles"):
+        plots.ring_views(ring_df, ["density"], titles=["a", "b"])
+
+
+def test_fucci_view_scales_to_its_container(ring_df):
+    fig = hv.render(plots.fucci_view(plots.fucci_profile(ring_df, "pseudotime", bins=10, period=1.0)))
+    assert fig.sizing_mode == "scale_width" and fig.max_width <= plots.MAX_FIGURE_WIDTH
