@@ -124,7 +124,7 @@ def test_stages_record_what_they_were_made_from(run):
     assert train_stamp["inputs"]["store"]["path"] == "../store" and train_stamp["inputs"]["store"]["n_cells"] == 96
     # the recorded command names the run folder where it is now (this is a copy), with the settings used
     assert F.recorded_command(run.train) == f"deepcycle train --store {run.root} --epochs 1 --seed 3 " \
-        "--samples-per-epoch 32 --val-cells 16 --heldout-cells 16 --pretrained none --batch-size 8"
+        "--samples-per-epoch 32 --val-cells 16 --heldout-cells 16 --pretrained none --batch-size 8 --cycle-weight 0.0"
     embed_stamp = F.read_stamp(run.embed)
     assert set(embed_stamp["inputs"]) == {"store", "checkpoint"}
     assert embed_stamp["inputs"]["checkpoint"]["path"] == "../train/best.pt"
