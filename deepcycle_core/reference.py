@@ -47,7 +47,8 @@ from .split import make_split, write_split
 from .store import open_store
 
 __all__ = [
-    "CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "read_card", "reference_dir",
+    "CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card",
+    "reference_dir",
     "register_cli", "train_reference",
 ]
 
@@ -126,12 +127,37 @@ def export_reference(train_dir: Path, out: Path, mode: str) -> Path:
     return save_checkpoint(out / f"{mode}.pt", "reference", info=ckpt["info"], config=ckpt.get("config", {}), model=half)
 
 
+def _network(ckpt: dict[str, Any]) -> Any:
+    """The float32 network (eval, channels-last) of a loaded reference checkpoint."""
+    from .model import DeepCycleNet
+
+    info = ckpt["info"]
+    net = DeepCycleNet(int(info["in_channels"]), str(info["backbone"]), bool(info["truncate"]), pretrained=None,
+                       cycle_head=bool(info.get("cycle_head", False)))
+    net.load_state_dict(ckpt["model"])
+    return net.eval().to(memory_format=torch.channels_last)
+
+
 def _load_reference_weights(path: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(path)
     if ckpt.get("kind") != "reference":
         raise CheckpointError(f"{path}: not a reference checkpoint (kind {ckpt.get('kind')!r})")
     ckpt["model"] = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["model"].items()}
     return ckpt
+
+
+def load_reference(mode: str = "both", folder: str | os.PathLike | None = None) -> tuple[Any, dict[str, Any]]:
+    """The reference network of ``mode`` (float32, eval mode, channels-last) and its ``info``: for reading
+    your own crops without training. The file must be the one the card records."""
+    folder = Path(folder or reference_dir())
+    net_card = read_card(folder)["networks"].get(mode)
+    if net_card is None:
+        raise ReferenceError(f"{folder / CARD_NAME}: no reference network for mode {mode!r}")
+    path = folder / net_card["file"]
+    if not path.is_file() or fp.file_digest(path) != net_card["sha256"]:
+        raise ReferenceError(f"{path}: missing or not the file the card records (sha256); run `make model` again")
+    ckpt = _load_reference_weights(path)
+    return _network(ckpt), ckpt["info"]
 
 
 def train_reference(
@@ -183,14 +209,8 @@ def train_reference(
         path = export_reference(tdir, out, mode)
         # figures of the weights as stored (float16 -> float32), in fp32
         ckpt = _load_reference_weights(path)
-        from .checkpoint import load_model  # noqa: F401  (same construction as inference)
-        from .model import DeepCycleNet
-
         info = ckpt["info"]
-        net = DeepCycleNet(int(info["in_channels"]), str(info["backbone"]), bool(info["truncate"]), pretrained=None,
-                           cycle_head=bool(info.get("cycle_head", False)))
-        net.load_state_dict(ckpt["model"])
-        net = net.eval().to(memory_format=torch.channels_last)
+        net = _network(ckpt)
         data = D.TrainingData.from_store(store, mode, split=D.read_split(tdir / RunDir.SPLIT_NAME))
         p = get_preset(recipe["preset"])
         cyc = CycleLabels(store) if info.get("cycle_head") else None

@@ -206,3 +206,27 @@ def test_reference_export_install_and_refusal(sim_run, trained_head, tmp_path):
     with pytest.raises(R.ReferenceError, match="sha256"):
         R.install_reference(other.root, ["both"], folder=ref)
     assert json.loads((ref / R.CARD_NAME).read_text())["recipe"]["modes"] == ["both"]
+
+
+def test_the_reference_network_reads_the_same_clock_in_fp32_and_bf16(sim_run):
+    """The committed reference weights, read on another movie's crops in fp32 and in bf16 autocast (the
+    precision a CPU with native bf16 would pick): the same positions to within a few minutes."""
+    from deepcycle_core import reference as R
+    from deepcycle_core.embed import run_model
+    from deepcycle_core.normalise import frame_norm, mode_channels, normalise_crops
+    from deepcycle_core.store import open_store
+
+    net, info = R.load_reference("both")
+    assert info["cycle_head"] and net.cycle is not None
+    store = open_store(sim_run.store)
+    ids = np.arange(0, store.n_cells, max(1, store.n_cells // 64))[:64]
+    ch = mode_channels(store, "both")
+    med, std = frame_norm(store, ch)
+    x = normalise_crops(store.take(ids)[:, ch], med[ids], std[ids])
+    d32, _, c32 = run_model(net, x, batch_size=64, precision="fp32", features=False)
+    d16, _, c16 = run_model(net, x, batch_size=64, precision="bf16", features=False)
+    p32 = np.arctan2(c32[:, 1], c32[:, 0])
+    p16 = np.arctan2(c16[:, 1], c16[:, 0])
+    gap_h = np.abs(np.angle(np.exp(1j * (p32 - p16)))) / (2 * np.pi) * info["cycle_T_hours"]
+    assert np.median(gap_h) < 0.25 and np.percentile(gap_h, 90) < 1.0, gap_h
+    assert np.abs(d32 - d16).max() < 0.5
