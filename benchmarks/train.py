@@ -130,7 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     base_eval = copy.deepcopy(base_model).eval()
     from torch.fx.experimental.optimization import fuse
 
-    tuned_eval = fuse(copy.deepcopy(base_model).eval()).to(memory_format=torch.channels_last)
+    class ClassLogits(torch.nn.Module):
+        """The class-logit path only, so FX traces ``forward(x)`` with ``heads`` a constant."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    tuned_eval = fuse(ClassLogits(copy.deepcopy(base_model)).eval()).to(memory_format=torch.channels_last)
     xc = x.contiguous(memory_format=torch.channels_last)
     compiled = None
     if args.compile:
