@@ -150,14 +150,19 @@ def load_reference(mode: str = "both", folder: str | os.PathLike | None = None) 
     """The reference network of ``mode`` (float32, eval mode, channels-last) and its ``info``: for reading
     your own crops without training. The file must be the one the card records."""
     folder = Path(folder or reference_dir())
-    net_card = read_card(folder)["networks"].get(mode)
-    if net_card is None:
-        raise ReferenceError(f"{folder / CARD_NAME}: no reference network for mode {mode!r}")
-    path = folder / net_card["file"]
-    if not path.is_file() or fp.file_digest(path) != net_card["sha256"]:
-        raise ReferenceError(f"{path}: missing or not the file the card records (sha256); run `make model` again")
-    ckpt = _load_reference_weights(path)
+    ckpt = _checked_weights(folder, read_card(folder), mode)
     return _network(ckpt), ckpt["info"]
+
+
+def _checked_weights(folder: Path, card: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The reference checkpoint of ``mode`` (float32), after checking it is the file the card records."""
+    net = card["networks"].get(mode)
+    if net is None:
+        raise ReferenceError(f"{folder / CARD_NAME}: no reference network for mode {mode!r} (have {sorted(card['networks'])})")
+    path = folder / net["file"]
+    if not path.is_file() or fp.file_digest(path) != net["sha256"]:
+        raise ReferenceError(f"{path}: missing or not the file the card records (sha256); run `make model` again")
+    return _load_reference_weights(path)
 
 
 def train_reference(
@@ -264,13 +269,8 @@ def install_reference(run: str | os.PathLike, modes: list[str], folder: str | os
     split = make_split(store.cells, seed=int(card["recipe"]["seed"]))
     out: dict[str, dict[str, Any]] = {}
     for mode in modes:
-        net = card["networks"].get(mode)
-        if net is None:
-            raise ReferenceError(f"{folder / CARD_NAME}: no reference network for mode {mode!r} (have {sorted(card['networks'])})")
-        path = folder / net["file"]
-        if not path.is_file() or fp.file_digest(path) != net["sha256"]:
-            raise ReferenceError(f"{path}: missing or not the file the card records (sha256); run `make model` again")
-        ckpt = _load_reference_weights(path)
+        ckpt = _checked_weights(folder, card, mode)
+        net = card["networks"][mode]
         tdir = rd.train_dir(mode)
         if tdir.exists():
             shutil.rmtree(tdir)
