@@ -227,6 +227,7 @@ def train_reference(
         images = int(hist["train_samples"].sum())
         card["networks"][mode] = {
             "file": path.name,
+            "commit": card["commit"],  # per network: modes may be trained by separate calls
             "bytes": path.stat().st_size,
             "sha256": fp.file_digest(path),
             "channels": summary["channels"],
