@@ -41,6 +41,19 @@ both seen. FUCCI columns are :func:`deepcycle_core.fucci.measure` on the rendere
 :data:`MOVIE_CHANNELS`, OME pixel size in um and time increment in min) and ``movie/truth.parquet``
 with :data:`TRUTH_TABLE_COLUMNS`, one row per nucleus whose centre lies inside the field, per frame.
 
+Treatment conditions. A drug is a few more parameters, neutral by default (an untreated preset simulates
+byte for byte as before they existed): ``g1_extend``/``s_extend``/``g2_extend`` stretch a phase's
+hours (the cycle grows, the other phases keep their hours); ``g1_arrest_frac`` of the cells stop for
+good at the restriction point (``g1_arrest_at`` of G1, like a CDK4/6 inhibitor) and ``g2m_block_frac``
+stop for good at the end of G2 or, ``g2m_block_in_m`` of them, in metaphase (rounded mitotic cells
+pile up); an arrested cell's age stops at its arrest point, so it never divides, and the store's
+``true_arrested`` says which cells are held. ``treatment_lead_h`` hours of unfilmed, unrendered
+population growth under the drug come before frame 0, so the movie opens on a treated steady state
+(founders met the drug at a random age; one already past its arrest point escapes it). Which cells
+arrest is drawn from a generator of its own, ``(seed, field, 3)``, only when a knob is away from
+neutral. :mod:`deepcycle_core.conditions_sim` names the conditions (``g1_arrest``, ``s_slowdown``,
+``g2m_block``) as dose-scaled overrides: ``simulate(..., condition=, strength=)``.
+
 Difficulty is a parameter set (:data:`PRESETS`), never a code path. Every random draw comes from a
 generator seeded by ``(seed, field, ...)`` so the output is byte-identical for a seed, whatever the
 number of worker processes. Memory is bounded by one field of view: fields are simulated one after
@@ -66,6 +79,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from . import fucci
+from .conditions_sim import CONDITIONS, condition_overrides, describe_conditions, resolve_strength
 from .fucci import PHASES  # the phase names' one home (re-exported: simulate.PHASES)
 from .atomic import atomic_path
 from .split import fit_mask
@@ -84,11 +98,14 @@ __all__ = [
     "PHASES",
     "SimParams",
     "PRESETS",
+    "ARREST_M_PROGRESS",
     "resolve_params",
     "n_frames_for",
     "movie_dir",
     "simulate",
     "register_cli",
+    "CONDITIONS",
+    "condition_overrides",
 ]
 
 #: Bump when the simulated biology, rendering or labelling changes, so cached stores are not reused by
@@ -164,6 +181,33 @@ class SimParams:
     read_noise_e: float = 3.0
     gain_adu: float = 1.0
     offset_adu: float = 100.0
+    # treatment (see deepcycle_core.conditions_sim for the named conditions). All neutral by default:
+    # a preset without them simulates exactly as before they existed (same random stream, same bytes).
+    g1_extend: float = 0.0  # G1 lasts (1 + x) times its hours; the cycle grows, the other phases keep theirs
+    s_extend: float = 0.0
+    g2_extend: float = 0.0  # (M always keeps its m_hours)
+    g1_arrest_frac: float = 0.0  # share of cells that stop for good at the restriction point ...
+    g1_arrest_at: float = 0.8  # ... this far through their G1 (a CDK4/6 inhibitor's arrest)
+    g2m_block_frac: float = 0.0  # share of cells that stop for good before or in mitosis ...
+    g2m_block_in_m: float = 0.5  # ... of which this share in metaphase, the others at the end of G2
+    treatment_lead_h: float = 0.0  # hours the drug has acted before the first filmed frame
+
+    def __post_init__(self) -> None:
+        # only the treatment knobs are checked: a bad value would silently give a meaningless arrest
+        for name in ("g1_extend", "s_extend", "g2_extend", "treatment_lead_h"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.number)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"SimParams.{name} must be a finite number >= 0, got {v!r}")
+        for name in ("g1_arrest_frac", "g1_arrest_at", "g2m_block_frac", "g2m_block_in_m"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.number)) and 0.0 <= v <= 1.0):
+                raise ValueError(f"SimParams.{name} must be a number in [0, 1], got {v!r}")
+
+    @property
+    def treated(self) -> bool:
+        """Whether any treatment knob is away from neutral (only then is the treatment generator drawn)."""
+        return bool(self.g1_extend or self.s_extend or self.g2_extend or self.g1_arrest_frac
+                    or self.g2m_block_frac or self.treatment_lead_h)
 
 
 PRESETS: dict[str, SimParams] = {
@@ -256,11 +300,14 @@ def _new_cell_attrs(rng: np.random.Generator, p: SimParams, log_t: np.ndarray, l
     s = np.clip(rng.normal(p.s_frac, p.s_sd, n), 0.2, 0.45)
     m = np.minimum(p.m_hours / cyc, 0.1)
     sz = np.exp(rng.normal(0.0, p.nuc_size_cv, n) - p.nuc_size_cv**2 / 2)
+    s_end, m_start = g1 + s, 1.0 - m
+    if p.g1_extend or p.s_extend or p.g2_extend:  # untreated cells keep the exact arithmetic above
+        cyc, g1, s_end, m_start = _extend_phases(p, cyc, g1, s, m)
     return dict(
         cycle_h=cyc,
         g1_end=g1,
-        s_end=g1 + s,
-        m_start=1.0 - m,
+        s_end=s_end,
+        m_start=m_start,
         log_red=log_r,
         log_green=log_g,
         stain=np.exp(rng.normal(0.0, p.stain_cv, n) - p.stain_cv**2 / 2),
@@ -273,9 +320,60 @@ def _new_cell_attrs(rng: np.random.Generator, p: SimParams, log_t: np.ndarray, l
     )
 
 
-def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Generator) -> _Field:
-    """Run the population of one field through the movie; returns per-track and per-frame tables."""
+def _extend_phases(p: SimParams, cyc: np.ndarray, g1: np.ndarray, s: np.ndarray, m: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Treated timings: each phase's HOURS times (1 + extend); returns (cycle_h, g1_end, s_end, m_start).
+
+    A drug that slows one phase leaves the others' durations alone, so the cycle grows by the extra
+    hours and the phase boundaries (fractions of the cycle) move; M keeps its hours. The draws are the
+    untreated cell's, so a treated cell is its untreated twin with one phase stretched.
+    """
+    g1_h = g1 * cyc * (1.0 + p.g1_extend)
+    s_h = s * cyc * (1.0 + p.s_extend)
+    m_h = m * cyc
+    g2_h = np.clip(1.0 - g1 - s - m, 0.0, None) * cyc * (1.0 + p.g2_extend)
+    total = g1_h + s_h + g2_h + m_h
+    return total, g1_h / total, (g1_h + s_h) / total, 1.0 - m_h / total
+
+
+#: Where an arrested cell stops in mitosis: mid-metaphase (mitotic progress 0.3-0.65), rounded, one bar.
+ARREST_M_PROGRESS = 0.45
+#: A G2-blocked cell stops this many hours before M, so that it is unambiguously (still) in G2.
+_G2_ARREST_GAP_H = 1e-3
+
+
+def _arrest_ages(trng: np.random.Generator, p: SimParams, attrs: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-cell age in hours at which the cell stops for good (inf: never), drawn from ``trng``.
+
+    A G1 arrest (restriction point, ``g1_arrest_at`` of the way through G1) takes precedence over a
+    G2/M block: a cell stopped in G1 never reaches G2. The draws come from the treatment generator
+    only, three per cell, so the default random stream is the same with or without treatment.
+    """
+    cyc = attrs["cycle_h"]
+    u_g1, u_block, u_in_m = trng.random((3, len(cyc)))
+    m_start = attrs["m_start"]
+    at_g1 = p.g1_arrest_at * attrs["g1_end"] * cyc
+    at_g2 = m_start * cyc - _G2_ARREST_GAP_H
+    at_m = (m_start + ARREST_M_PROGRESS * (1.0 - m_start)) * cyc
+    arrest = np.where(u_block < p.g2m_block_frac, np.where(u_in_m < p.g2m_block_in_m, at_m, at_g2), np.inf)
+    return np.where(u_g1 < p.g1_arrest_frac, at_g1, arrest)
+
+
+def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Generator,
+                         trng: np.random.Generator | None = None) -> _Field:
+    """Run the population of one field through the movie; returns per-track and per-frame tables.
+
+    ``rng`` drives the untreated biology; ``trng`` (the treatment generator, drawn only when
+    ``p.treated``; default: spawned from ``rng`` without drawing from it) decides which cells arrest.
+    With ``p.treatment_lead_h`` the population first lives that many hours unfilmed: tracks that only
+    lived then are dropped, tracks born then have ``birth_frame`` -1 and a recorded track whose mother
+    was never recorded has ``parent`` -1 (``generation`` still counts the unfilmed divisions).
+    """
     dt = FRAME_INTERVAL_MIN / 60.0
+    treated = p.treated
+    if treated and trng is None:
+        trng = rng.spawn(1)[0]
+    n_lead = int(round(p.treatment_lead_h / dt))
     side = int(max(128, math.ceil(math.sqrt(n0) * p.spacing_px / 8) * 8))
     dish = side + 2 * p.margin_px
     sig = math.sqrt(math.log(1 + (p.cycle_sd_h / p.cycle_mean_h) ** 2))
@@ -288,6 +386,13 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
     log_g = rng.normal(-sig_f**2 / 2, sig_f, n0)
     attrs = _new_cell_attrs(rng, p, log_t, log_r, log_g)
     a0 = -np.log2(1 - rng.uniform(0, 1, n0) / 2)  # steady-state age density 2 ln2 2^-a
+    if treated:
+        # a founder already past its arrest point when the drug arrives escapes it (it was not in the
+        # drug-sensitive window); its daughters meet the drug at their own arrest points
+        attrs["arrest_h"] = _arrest_ages(trng, p, attrs)
+        attrs["arrest_h"][a0 * attrs["cycle_h"] > attrs["arrest_h"]] = np.inf
+    else:
+        attrs["arrest_h"] = np.full(n0, np.inf)
     idx = tracks.add(parent=np.full(n0, -1), generation=np.zeros(n0, int), birth_frame=np.full(n0, -1), **attrs)
     # founders spread over the whole dish (field + margin) so the field edge is not special
     pos = rng.uniform(0, dish, (n0, 2))
@@ -303,21 +408,26 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
     cycle_of = [cyc_all]
     spindle_of = [attrs["spindle"]]
     radius_of = [attrs["radius"]]
+    arrest_of = [attrs["arrest_h"]]
     logt_of, logr_of, logg_of, gen_of = [log_t], [log_r], [log_g], [np.zeros(n0, int)]
-    for f in range(n_frames):
-        rec_frame.append(np.full(len(idx), f, dtype=np.int32))
-        rec_idx.append(idx.copy())
-        rec_pos.append(pos.copy())
-        rec_age.append(age.copy())
+    for f in range(-n_lead, n_frames):  # frames < 0: the unfilmed treatment lead
+        if f >= 0:
+            rec_frame.append(np.full(len(idx), f, dtype=np.int32))
+            rec_idx.append(idx.copy())
+            rec_pos.append(pos.copy())
+            rec_age.append(age.copy())
         if f == n_frames - 1:
             break
         cyc = np.concatenate(cycle_of)
         age = age + dt
+        if treated:  # an arrested cell's age stops at its arrest point, so it never divides
+            age = np.minimum(age, np.concatenate(arrest_of)[idx])
         div = age >= cyc[idx]
         if div.any():
             mothers = idx[div]
-            for m in mothers:
-                division_frame[int(m)] = f
+            if f >= 0:
+                for m in mothers:
+                    division_frame[int(m)] = f
             k = len(mothers)
             lt, lr, lg = (np.concatenate(a)[mothers] for a in (logt_of, logr_of, logg_of))
             rho = p.inherit_corr
@@ -331,13 +441,15 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
                     dst.append(m_ + rho * (src - m_) + math.sqrt(1 - rho**2) * sig_f * rng.normal(size=k))
             d_lt, d_lr, d_lg = (np.concatenate(a) for a in (new_lt, new_lr, new_lg))
             d_attrs = _new_cell_attrs(rng, p, d_lt, d_lr, d_lg)
+            d_attrs["arrest_h"] = _arrest_ages(trng, p, d_attrs) if treated else np.full(2 * k, np.inf)
             gen = np.concatenate(gen_of)[mothers] + 1
             d_idx = tracks.add(
                 parent=np.concatenate([mothers, mothers]),
                 generation=np.concatenate([gen, gen]),
-                birth_frame=np.full(2 * k, f + 1),
+                birth_frame=np.full(2 * k, f + 1 if f >= 0 else -1),  # born in the lead: not seen
                 **d_attrs,
             )
+            arrest_of.append(d_attrs["arrest_h"])
             cycle_of.append(d_attrs["cycle_h"])
             spindle_of.append(d_attrs["spindle"])
             radius_of.append(d_attrs["radius"])
@@ -353,6 +465,8 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
             pos = np.concatenate([pos[keep], d_pos])
             vel = np.concatenate([vel[keep], np.zeros((2 * k, 2))])
             age = np.concatenate([age[keep], overshoot, overshoot])
+            if treated:  # a daughter whose arrest point lies within the overshoot starts there
+                age = np.minimum(age, np.concatenate(arrest_of)[idx])
         # migration: persistent random walk, halted during mitosis
         cyc = np.concatenate(cycle_of)
         moving = (age / cyc[idx]) < (1.0 - p.m_hours / cyc[idx])
@@ -371,9 +485,19 @@ def _simulate_population(n0: int, n_frames: int, p: SimParams, rng: np.random.Ge
         keys = np.fromiter(division_frame.keys(), dtype=np.int64)
         tab.loc[keys, "division_frame"] = np.fromiter(division_frame.values(), dtype=np.int64)
     pos_all = np.concatenate(rec_pos)
+    rec_tidx = np.concatenate(rec_idx)
+    if n_lead:
+        # keep only the tracks the movie saw, numbered in order; a mother never filmed is unknown
+        seen = np.unique(rec_tidx)
+        new_of = np.full(len(tab), -1, dtype=np.int64)
+        new_of[seen] = np.arange(len(seen))
+        tab = tab.iloc[seen].reset_index(drop=True)
+        par = tab["parent"].to_numpy()
+        tab["parent"] = np.where(par >= 0, new_of[np.clip(par, 0, None)], -1)
+        rec_tidx = new_of[rec_tidx]
     rows = pd.DataFrame({
         "frame": np.concatenate(rec_frame),
-        "tidx": np.concatenate(rec_idx),
+        "tidx": rec_tidx,
         "x": pos_all[:, 0] - p.margin_px,
         "y": pos_all[:, 1] - p.margin_px,
         "age_h": np.concatenate(rec_age),
@@ -729,6 +853,8 @@ def _render(job: _FrameJob) -> _FrameResult:
         "true_age_h": sel["age_h"].to_numpy(),
         "true_nuc_area": area[k],
         "true_m_progress": mfrac[k],
+        # held at its arrest point now (an arrested cell's age stops there; untreated cells: inf)
+        "true_arrested": sel["age_h"].to_numpy() >= sel["arrest_h"].to_numpy(),
         "generation": sel["generation"].to_numpy(np.int64),
     })
     stats = {}
@@ -782,7 +908,7 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
     t["division_frame"] = t["division_frame"].astype(np.int64)
     cols = ["track_id", "parent_track_id", "generation", "birth_frame", "division_frame", "cycle_h", "g1_end",
             "s_end", "m_start", "log_red", "log_green", "stain", "radius", "aspect", "theta", "spindle",
-            "bf_scale", "tex"]
+            "bf_scale", "tex", "arrest_h"]
     merged = fld.rows.join(t[cols], on="tidx")
     for f, grp in merged.groupby("frame", sort=True):
         yield _FrameJob(field, int(f), seed, fld.side, p, grp.reset_index(drop=True), float(gain[f]),
@@ -830,6 +956,8 @@ def simulate(
     progress: bool = True,
     workers: int | None = None,
     overrides: dict[str, Any] | None = None,
+    condition: str = "control",
+    strength: float | None = None,
 ) -> Path:
     """Film a simulated FUCCI population and write its cell store at ``out``; returns ``out``.
 
@@ -843,6 +971,12 @@ def simulate(
     at once when ``out`` already holds a sealed store simulated with exactly these parameters (same
     simulator version, preset values and seed; and the movie, when asked for); otherwise it is
     simulated anew (replacing an outdated store, as with ``overwrite``).
+
+    ``condition`` names a treatment of :data:`CONDITIONS` (:mod:`deepcycle_core.conditions_sim`) at
+    ``strength`` (a dose; None: 1.0, 0: untreated); its overrides go on top of the ``difficulty`` preset
+    and explicit ``overrides`` win over them. A treated store records ``condition`` and the resolved
+    ``strength`` in its provenance parameters; the control's provenance has neither key, so a control
+    store's parameters are what they were before conditions existed (plus the neutral treatment knobs).
     """
     out = Path(out)
     if cells < 1:
@@ -853,7 +987,8 @@ def simulate(
         raise ValueError(f"hours must be a positive, finite number, got {hours!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1 (or None: up to 2), got {workers}")
-    params = resolve_params(difficulty, overrides)
+    merged = {**condition_overrides(condition, strength), **(overrides or {})}
+    params = resolve_params(difficulty, merged)
     n_frames = n_frames_for(hours)
     fields = max(fields, math.ceil(cells / MAX_CELLS_PER_FIELD))
     if cells < fields:
@@ -871,6 +1006,9 @@ def simulate(
         "overrides": dict(overrides or {}),
         "params": dataclasses.asdict(params),
     }
+    if condition != "control":
+        parameters["condition"] = condition
+        parameters["strength"] = resolve_strength(strength)
     if reuse:
         if _same_parameters(out, parameters) and (not movie or (mdir / MOVIE_NAME).exists()):
             return out
@@ -899,7 +1037,8 @@ def simulate(
                          finalise_cells=_label_classes) as writer:
             for field in range(fields):
                 fld = _simulate_population(per_field[field], n_frames, params,
-                                           np.random.default_rng([seed, field, 0]))
+                                           np.random.default_rng([seed, field, 0]),
+                                           np.random.default_rng([seed, field, 3]))
                 want_movie = movie and field == 0
                 jobs = _field_jobs(field, fld, track_offset, seed, params, n_frames, want_movie)
                 track_offset += len(fld.tracks)
@@ -969,12 +1108,23 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("simulate", help="film the virtual microscope into a cell store")
+    p = subparsers.add_parser(
+        "simulate",
+        help="film the virtual microscope into a cell store",
+        description="Film the virtual microscope into a cell store, optionally under a drug condition.",
+        epilog="conditions (--condition NAME, dose --strength X; 1.0 nominal, 0 untreated):\n"
+        + describe_conditions(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="cell store folder to create (e.g. data/runs/default/store)")
     p.add_argument("--cells", type=int, default=100, help="founder cells in total (default 100)")
     p.add_argument("--hours", type=float, default=33.3, help="movie length in hours (default 33.3 = 200 frames)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", choices=sorted(PRESETS), default="default")
+    p.add_argument("--condition", choices=list(CONDITIONS), default="control",
+                   help="drug / treatment condition on top of the preset (default control; listed below)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="the condition's dose (default 1.0; 0 = untreated; ignored for control)")
     p.add_argument("--fields", type=int, default=1, help="fields of view (default 1)")
     p.add_argument("--movie", action="store_true", help="also write <out parent>/movie/movie.ome.tif + truth.parquet")
     p.add_argument("--workers", type=int, default=None, help="render processes (default: up to 2; output identical)")
@@ -987,7 +1137,7 @@ def _cli_simulate(args: argparse.Namespace) -> int:
     try:
         path = simulate(args.out, cells=args.cells, hours=args.hours, seed=args.seed, difficulty=args.difficulty,
                         fields=args.fields, movie=args.movie, overwrite=args.overwrite, progress=not args.quiet,
-                        workers=args.workers)
+                        workers=args.workers, condition=args.condition, strength=args.strength)
     except FileExistsError as exc:
         raise ValueError(str(exc)) from exc
     from .store import open_store

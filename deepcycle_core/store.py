@@ -101,6 +101,7 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     "true_age_h",  # hours since birth
     "true_nuc_area",  # rendered nuclear area in px^2 (the hidden size behind the crop)
     "true_m_progress",  # progress through mitosis in [0, 1) (prophase .. telophase), -1 outside M
+    "true_arrested",  # bool: held for good at a treatment's arrest point (always False untreated)
     "generation",
 )
 
