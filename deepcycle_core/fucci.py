@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "PHASE_GROUPS",
     "CLASS_NAMES",
     "PHASES",
     "BACKGROUND_PERCENTILE",
@@ -33,6 +34,10 @@ CLASS_NAMES: tuple[str, ...] = ("low/low", "red-high", "green-high", "both-high"
 #: the validation's per-phase breakdown. Their one home is here, beside the classes that proxy them,
 #: because this module is light (numpy only) and both the simulator and the scoring import it.
 PHASES: tuple[str, ...] = ("G1", "S", "G2", "M")
+
+#: The three phases a DNA-content histogram (and FUCCI + DNA) can tell apart: G2 and M share 4N. The
+#: phase shares of treated populations (deepcycle_core.phase_calls / phase_readout) use these.
+PHASE_GROUPS: tuple[str, str, str] = (PHASES[0], PHASES[1], f"{PHASES[2]}/{PHASES[3]}")
 
 #: Default per-frame background reference: this percentile of the whole frame. Nuclei cover well
 #: under three quarters of any frame, so the 25th percentile lies in the background, yet it is far

@@ -21,14 +21,13 @@ import pandas as pd
 
 __all__ = ["PHASE_GROUPS", "phase_group", "call_phases"]
 
-#: The phases read off the clock, in cycle order (G2 and M share the 4N DNA content).
-PHASE_GROUPS: tuple[str, str, str] = ("G1", "S", "G2/M")
+from .fucci import PHASE_GROUPS, PHASES  # the phases read off the clock (G2 and M share 4N DNA)
 
 
 def phase_group(true_phase: pd.Series | np.ndarray) -> np.ndarray:
     """The simulator's four phases folded onto :data:`PHASE_GROUPS` (G2 and M -> ``G2/M``)."""
     ph = np.asarray(true_phase).astype(str)
-    return np.where(np.isin(ph, ["G2", "M"]), "G2/M", ph)
+    return np.where(np.isin(ph, PHASES[2:]), PHASE_GROUPS[2], ph)
 
 
 def _rolling_median3(x: np.ndarray) -> np.ndarray:

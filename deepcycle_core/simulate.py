@@ -883,7 +883,7 @@ def _render(job: _FrameJob) -> _FrameResult:
 
 
 def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimParams, n_frames: int,
-                keep_images: bool) -> Iterator[_FrameJob]:
+                keep_images: bool, frame_every: int = 1) -> Iterator[_FrameJob]:
     """Per-frame render jobs of one field, with the field's drifts drawn up front."""
     rng = np.random.default_rng([seed, field, 2])
     # slow drifts: AR(1) processes with a correlation time of ~3 h
@@ -911,6 +911,8 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
             "bf_scale", "tex", "arrest_h"]
     merged = fld.rows.join(t[cols], on="tidx")
     for f, grp in merged.groupby("frame", sort=True):
+        if f % frame_every:
+            continue  # imaged (it bleached the stains) but not kept for analysis
         yield _FrameJob(field, int(f), seed, fld.side, p, grp.reset_index(drop=True), float(gain[f]),
                         (float(gx[f]), float(gy[f])), float(blur[f]), keep_images)
 
@@ -958,6 +960,7 @@ def simulate(
     overrides: dict[str, Any] | None = None,
     condition: str = "control",
     strength: float | None = None,
+    frame_every: int = 1,
 ) -> Path:
     """Film a simulated FUCCI population and write its cell store at ``out``; returns ``out``.
 
@@ -977,6 +980,11 @@ def simulate(
     and explicit ``overrides`` win over them. A treated store records ``condition`` and the resolved
     ``strength`` in its provenance parameters; the control's provenance has neither key, so a control
     store's parameters are what they were before conditions existed (plus the neutral treatment knobs).
+
+    ``frame_every`` > 1 keeps only every n-th frame (0, n, 2n, ...) in the store, with its true frame
+    number and time: the movie is filmed (and its stains bleach) frame by frame as always, but only a
+    sample of frames is analysed, as a screen reads a few time points of a time-lapse. Not with
+    ``movie=True``.
     """
     out = Path(out)
     if cells < 1:
@@ -987,6 +995,10 @@ def simulate(
         raise ValueError(f"hours must be a positive, finite number, got {hours!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1 (or None: up to 2), got {workers}")
+    if isinstance(frame_every, bool) or not isinstance(frame_every, (int, np.integer)) or frame_every < 1:
+        raise ValueError(f"frame_every must be an integer >= 1, got {frame_every!r}")
+    if movie and frame_every > 1:
+        raise ValueError("movie=True writes every frame: frame_every must be 1")
     merged = {**condition_overrides(condition, strength), **(overrides or {})}
     params = resolve_params(difficulty, merged)
     n_frames = n_frames_for(hours)
@@ -1009,6 +1021,8 @@ def simulate(
     if condition != "control":
         parameters["condition"] = condition
         parameters["strength"] = resolve_strength(strength)
+    if frame_every > 1:
+        parameters["frame_every"] = int(frame_every)
     if reuse:
         if _same_parameters(out, parameters) and (not movie or (mdir / MOVIE_NAME).exists()):
             return out
@@ -1026,7 +1040,7 @@ def simulate(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_frames * fields, desc="simulate", unit="frame", file=sys.stderr)
+        bar = tqdm(total=len(range(0, n_frames, frame_every)) * fields, desc="simulate", unit="frame", file=sys.stderr)
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -1040,7 +1054,7 @@ def simulate(
                                            np.random.default_rng([seed, field, 0]),
                                            np.random.default_rng([seed, field, 3]))
                 want_movie = movie and field == 0
-                jobs = _field_jobs(field, fld, track_offset, seed, params, n_frames, want_movie)
+                jobs = _field_jobs(field, fld, track_offset, seed, params, n_frames, want_movie, frame_every)
                 track_offset += len(fld.tracks)
                 results = pool.map(_render, jobs, chunksize=4) if pool else map(_render, jobs)
 

@@ -150,3 +150,34 @@ def test_field_bootstrap_interval_covers_the_difference():
     assert lo[0] < 1.0 < hi[0] and lo[0] > 0.3
     with pytest.raises(ValueError, match="2 fields"):
         field_bootstrap([ga[:1], gb], lambda a, b: np.array([0.0]))
+
+
+def test_compare_names_the_phase_that_rises_and_checks_era():
+    from deepcycle_core import conditions as cond
+
+    rng = np.random.default_rng(3)
+
+    def population(p, fields=4):
+        parts = []
+        for f in range(fields):
+            ph = rng.choice(np.array(PHASE_GROUPS), 300, p=p)
+            t = _readout_table(ph, rng)
+            t["field"] = f
+            t["true_phase"] = np.where(ph == "G2/M", "G2", ph)
+            parts.append(t)
+        return pd.concat(parts, ignore_index=True)
+
+    control = population([0.45, 0.3, 0.25])
+    readout = fit_phase_readout(control, phase_group(control["true_phase"]))
+    treated = population([0.75, 0.15, 0.10])
+    r = cond.compare(treated, population([0.45, 0.3, 0.25]), readout, n_boot=200)
+    assert r.named_phase == "G1" == r.true_phase
+    assert r.delta_low[0] > 0.15 and r.delta_high[1] < 0  # G1 up, S down, intervals exclude 0
+    assert r.test.exact and r.test.p_value <= 2 / math.comb(8, 4) + 1e-12
+    rows = pd.DataFrame(cond.comparison_rows("g1", "both", r))
+    assert list(rows["phase"]) == list(PHASE_GROUPS) and rows["error_pp"].abs().max() < 5
+    with pytest.raises(ValueError, match="true_age_h"):
+        cond.era_check(treated, 27.0)
+    ok = treated.assign(true_age_h=treated["clock"] * 27.0, true_cycle_h=27.0)
+    era = cond.era_check(ok, 27.0)
+    assert era["clock_mae_h"] < 1e-9 and era["era_mae_h"] > 1.0  # ERA misplaces a non-steady population

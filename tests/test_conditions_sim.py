@@ -263,3 +263,17 @@ def test_cli_lists_the_conditions_and_simulates_one(tmp_path, capsys):
     assert rc == 0
     par = json.loads((tmp_path / "st" / "meta.json").read_text())["provenance"]["parameters"]
     assert (par["condition"], par["strength"], par["params"]["s_extend"]) == ("s_slowdown", 0.5, 0.75)
+
+
+def test_frame_every_keeps_every_nth_frame_as_filmed(tmp_path):
+    full = sim.simulate(tmp_path / "full" / "store", cells=30, hours=2.0, seed=5, progress=False, workers=1)
+    part = sim.simulate(tmp_path / "part" / "store", cells=30, hours=2.0, seed=5, frame_every=4, progress=False, workers=1)
+    a, b = open_store(full), open_store(part)
+    assert sorted(b.cells["frame"].unique()) == [0, 4, 8]
+    keep = np.flatnonzero(a.cells["frame"].isin([0, 4, 8]).to_numpy())
+    assert np.array_equal(a.take(keep), b.read(0, b.n_cells))  # bleaching and drift as if every frame was filmed
+    assert open_store(part).meta["provenance"]["parameters"]["frame_every"] == 4
+    with pytest.raises(ValueError, match="frame_every"):
+        sim.simulate(tmp_path / "bad" / "store", cells=8, hours=2.0, frame_every=0, progress=False)
+    with pytest.raises(ValueError, match="movie"):
+        sim.simulate(tmp_path / "bad2" / "store", cells=8, hours=2.0, frame_every=2, movie=True, progress=False)
