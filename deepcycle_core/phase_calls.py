@@ -63,7 +63,7 @@ def call_phases(
     min_drop: float = 0.5,
     min_rise: float = 0.7,
     s_hours: tuple[float, float] = (1.0, 30.0),
-    min_ramps: int = 5,
+    min_ramps: int = 3,
 ) -> np.ndarray:
     """Per-cell phase calls (``G1``/``S``/``G2/M``, ``''`` when uncertain) of a control time-lapse.
 
