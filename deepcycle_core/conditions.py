@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Truth columns carried along when a store has them (simulated data).
-_TRUTH = ("true_phase", "true_age", "true_age_h", "true_cycle_h", "true_arrested")
+_TRUTH = ("true_phase", "true_age", "true_age_h", "true_cycle_h", "true_arrested", "true_nuc_area")
 
 
 def condition_store(
@@ -169,6 +169,7 @@ class Comparison:
     naive_p: float  # U^2's asymptotic p with cells as independent units (for contrast only)
     true: np.ndarray | None
     control_true: np.ndarray | None
+    arc_shares: np.ndarray | None = None  # treated, counted in the clock's arcs (when arcs are given)
 
     @property
     def named_phase(self) -> str:
@@ -187,13 +188,15 @@ def _fields_of(table: pd.DataFrame) -> list[np.ndarray]:
 
 
 def compare(
-    treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout, *, n_boot: int = 1000, seed: int = 0,
+    treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout, *, arcs: PhaseArcs | None = None,
+    n_boot: int = 1000, seed: int = 0,
 ) -> Comparison:
     """Phase shares of ``treated`` vs ``control`` (tables from :func:`read_population`, one network).
 
     Differences get 95 % percentile intervals from a bootstrap over fields (each group resampled
     within itself); the distributions of clock positions are compared by Watson's U^2 with whole
-    fields permuted between the groups.
+    fields permuted between the groups. With ``arcs``, the treated cells are also counted in the
+    clock's phase arcs (shown beside the read-out's shares).
     """
     p_t = readout.probabilities(treated)
     p_c = readout.probabilities(control)
@@ -210,6 +213,7 @@ def compare(
         shares=p_t.mean(axis=0), control_shares=p_c.mean(axis=0), delta=d, delta_low=lo, delta_high=hi, test=test,
         naive_p=watson_u2_asymptotic_p(test.statistic),
         true=true_shares(treated) if has_truth else None, control_true=true_shares(control) if has_truth else None,
+        arc_shares=None if arcs is None else arcs.raw_shares(treated["clock"].to_numpy()),
     )
 
 
@@ -220,7 +224,8 @@ def comparison_rows(name: str, mode: str, r: Comparison) -> list[dict[str, Any]]
     for i, ph in enumerate(PHASE_GROUPS):
         rows.append({
             "condition": name, "network": mode, "phase": ph,
-            "inferred": r.shares[i], "true": np.nan if r.true is None else r.true[i],
+            "inferred": r.shares[i], "clock_arcs": np.nan if r.arc_shares is None else r.arc_shares[i],
+            "true": np.nan if r.true is None else r.true[i],
             "error_pp": np.nan if r.true is None else 100 * (r.shares[i] - r.true[i]),
             "change_pp": 100 * r.delta[i], "change_low_pp": 100 * r.delta_low[i], "change_high_pp": 100 * r.delta_high[i],
             "true_change_pp": np.nan if r.true is None else 100 * (r.true[i] - r.control_true[i]),
