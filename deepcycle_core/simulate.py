@@ -917,12 +917,18 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
                         (float(gx[f]), float(gy[f])), float(blur[f]), keep_images)
 
 
+#: The columns :func:`_label_classes` reads (FUCCI levels, and the lineage :func:`fit_mask` needs): the
+#: store writer hands it only these, so the whole cell table never has to be in memory at once.
+_LABEL_COLUMNS: tuple[str, ...] = ("fucci_red", "fucci_green", "track_id", "parent_track_id", "field", "full_cycle")
+
+
 def _label_classes(cells: pd.DataFrame) -> pd.DataFrame:
     """Apply the FUCCI class rule just before the store is sealed.
 
     The paper's median splits need every cell's intensities, which only exist after the last frame.
     The gates are fitted on the cells that may be fitted on (not the held-out full-cycle tracks nor
     their mothers and daughters, :func:`deepcycle_core.split.fit_mask`) and applied to every cell.
+    Gets the :data:`_LABEL_COLUMNS` of every cell and returns them with ``class`` added.
     """
     cells["class"] = fucci.classify(
         cells["fucci_red"].to_numpy(), cells["fucci_green"].to_numpy(), fit=fit_mask(cells)
@@ -1048,7 +1054,7 @@ def simulate(
     track_offset = 0
     try:
         with StoreWriter(out, channels=CHANNELS, meta=meta, overwrite=overwrite,
-                         finalise_cells=_label_classes) as writer:
+                         finalise_cells=_label_classes, finalise_columns=_LABEL_COLUMNS) as writer:
             for field in range(fields):
                 fld = _simulate_population(per_field[field], n_frames, params,
                                            np.random.default_rng([seed, field, 0]),

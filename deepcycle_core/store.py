@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import zarr
 
 from . import __version__
@@ -68,6 +70,8 @@ FRAMES_NAME = "frames.parquet"
 META_NAME = "meta.json"
 #: meta.json key: bytes of every crop chunk file at sealing, in chunk order (absent in older stores).
 CHUNK_BYTES_KEY = "crops_chunk_bytes"
+#: The writer's temporary cell rows inside the temporary store folder (never in a sealed store).
+ROWS_STREAM_NAME = "cells.stream.parquet"
 
 #: Channel roles a network input channel may have.
 NETWORK_ROLES = ("nuclear", "brightfield")
@@ -298,8 +302,12 @@ def _check_chunks(path: Path, crops: zarr.Array, meta: dict[str, Any]) -> None:
             )
 
 
-def validate_cells(cells: pd.DataFrame, where: Path | str, n_cells: int | None = None) -> None:
-    """Check the cell table's columns, kinds and values; raise :class:`StoreError` naming ``where``."""
+def validate_cells(cells: pd.DataFrame, where: Path | str, n_cells: int | None = None, start: int = 0) -> None:
+    """Check the cell table's columns, kinds and values; raise :class:`StoreError` naming ``where``.
+
+    ``start``: the table is the block of rows ``start..`` of a larger one (the writer validates the
+    table block by block as it seals it, so its ``cell_id`` must run ``start..start+len-1``).
+    """
     where = Path(where)
     missing = [c for c in REQUIRED_COLUMNS if c not in cells.columns]
     if missing:
@@ -311,7 +319,7 @@ def validate_cells(cells: pd.DataFrame, where: Path | str, n_cells: int | None =
             raise _fail(where, f"column {col!r} has dtype {cells[col].dtype}, expected kind {kind!r}")
     if n_cells is not None and len(cells) != n_cells:
         raise _fail(where, f"has {len(cells)} rows but the crops array has {n_cells} cells")
-    if not np.array_equal(cells["cell_id"].to_numpy(), np.arange(len(cells))):
+    if not np.array_equal(cells["cell_id"].to_numpy(), np.arange(start, start + len(cells))):
         raise _fail(where, "column 'cell_id' must equal the row number 0..n-1")
     for col in ("time_h", "x", "y"):
         if not np.isfinite(cells[col].to_numpy(dtype=float)).all():
@@ -342,6 +350,19 @@ def validate_meta(meta: dict[str, Any], where: Path | str) -> None:
 def open_store(path: str | os.PathLike) -> CellStore:
     """Open and validate a cell store; every problem raises :class:`StoreError` naming the file."""
     path = Path(path)
+    meta, crops = _open_meta_crops(path)
+    try:
+        cells = pd.read_parquet(path / CELLS_NAME)
+        frames = pd.read_parquet(path / FRAMES_NAME)
+    except Exception as exc:
+        raise _fail(path, f"cannot read the cell or frame table ({exc})") from exc
+    validate_cells(cells, path / CELLS_NAME, n_cells=int(crops.shape[0]))
+    _check_frames(path, frames, meta, set(zip(cells["field"].to_numpy(), cells["frame"].to_numpy())))
+    return CellStore(path=path, crops=crops, cells=cells, frames=frames, meta=meta)
+
+
+def _open_meta_crops(path: Path) -> tuple[dict[str, Any], zarr.Array]:
+    """Every part present, meta.json valid, the crops array of the right shape with every chunk whole."""
     if not path.is_dir():
         raise _fail(path, "no cell store here (not a folder)")
     for name in (META_NAME, CELLS_NAME, FRAMES_NAME, CROPS_NAME):
@@ -362,21 +383,18 @@ def open_store(path: str | os.PathLike) -> CellStore:
     if crops.dtype != np.uint16:
         raise _fail(path / CROPS_NAME, f"dtype {crops.dtype}, expected uint16")
     _check_chunks(path, crops, meta)
-    try:
-        cells = pd.read_parquet(path / CELLS_NAME)
-        frames = pd.read_parquet(path / FRAMES_NAME)
-    except Exception as exc:
-        raise _fail(path, f"cannot read the cell or frame table ({exc})") from exc
-    validate_cells(cells, path / CELLS_NAME, n_cells=int(crops.shape[0]))
+    return meta, crops
+
+
+def _check_frames(path: Path, frames: pd.DataFrame, meta: dict[str, Any], used: set[tuple[Any, Any]]) -> None:
+    """The frame table has every channel's statistics for every (field, frame) pair the cells use."""
     need = ["field", "frame"] + [f"{c}_{s}" for c in [ch["name"] for ch in meta["channels"]] for s in ("median", "std")]
     lacking = [c for c in need if c not in frames.columns]
     if lacking:
         raise _fail(path / FRAMES_NAME, f"missing column(s) {lacking}")
     have = set(zip(frames["field"].to_numpy(), frames["frame"].to_numpy()))
-    used = set(zip(cells["field"].to_numpy(), cells["frame"].to_numpy()))
     if not used <= have:
         raise _fail(path / FRAMES_NAME, f"no statistics for {len(used - have)} (field, frame) pair(s) used by cells")
-    return CellStore(path=path, crops=crops, cells=cells, frames=frames, meta=meta)
 
 
 @dataclass
@@ -390,6 +408,12 @@ class StoreWriter:
             w.append(crops, rows)          # as many times as needed
             w.set_frames(frame_stats)      # per (field, frame) medians and stds
         # now ``out`` exists and validates; on an exception nothing is left behind.
+
+    Memory stays bounded by the batch, not the store: crops go to Zarr a chunk at a time, and cell
+    rows go to a temporary Parquet file inside the temporary store folder, one row group per
+    ``row_group_cells`` rows (a paper-scale table of 2.6 M rows is ~0.5 GB in pandas). Every batch
+    must have the first batch's columns, in order, with the same types. Sealing reads the rows back
+    one row group at a time, adds ``cell_id``, validates each block and writes ``cells.parquet``.
     """
 
     path: Path
@@ -397,21 +421,36 @@ class StoreWriter:
     meta: dict[str, Any] = field(default_factory=dict)
     chunk_cells: int = 2048
     overwrite: bool = False
-    #: Called once on the whole cell table before it is validated and sealed: for columns that
-    #: need every cell (e.g. the paper's median-split FUCCI classes over the whole data set).
+    #: Called once, at sealing, for columns that need every cell (e.g. the paper's median-split FUCCI
+    #: classes over the whole data set). With ``finalise_columns`` it gets only those columns of
+    #: every cell (one narrow table) and returns a table of the same rows whose columns replace the
+    #: same-named columns in place or are appended after them (in its order); without, it gets the
+    #: whole table and returns the whole table (the whole table is then in memory once).
     finalise_cells: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    #: The columns ``finalise_cells`` reads (None: it needs the whole table).
+    finalise_columns: Sequence[str] | None = None
+    #: Cell rows held in memory before they are written out as one Parquet row group.
+    row_group_cells: int = 65536
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         if self.path.exists() and not self.overwrite:
             raise _fail(self.path, "already exists (pass overwrite=True / --overwrite to replace it)")
         self._tmp = temporary_name(self.path)  # the whole folder is written here, then renamed (_finalise)
-        self._rows: list[pd.DataFrame] = []
+        self._rows: list[pd.DataFrame] = []  # cell rows not yet written (fewer than row_group_cells + one batch)
+        self._rows_buffered = 0
+        self._schema: pa.Schema | None = None  # the cell rows' schema, fixed by the first batch
+        self._rows_writer: pq.ParquetWriter | None = None
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._n = 0
         self._frames: pd.DataFrame | None = None
         self._array: zarr.Array | None = None
+
+    @property
+    def _rows_file(self) -> Path:
+        """The temporary cell rows, in row groups as appended (removed when the store is sealed)."""
+        return self._tmp / ROWS_STREAM_NAME
 
     # -- context management -------------------------------------------------------------------
     def __enter__(self) -> "StoreWriter":
@@ -432,11 +471,13 @@ class StoreWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
+            self._close_rows()
             shutil.rmtree(self._tmp, ignore_errors=True)
             return
         try:
             self._finalise()
         except BaseException:
+            self._close_rows()
             shutil.rmtree(self._tmp, ignore_errors=True)
             raise
 
@@ -453,16 +494,65 @@ class StoreWriter:
             raise _fail(self.path, f"crops of dtype {crops.dtype}, expected uint16")
         if len(rows) != len(crops):
             raise _fail(self.path, f"{len(crops)} crops but {len(rows)} cell rows")
+        if len(rows) == 0:
+            return  # nothing to store (an empty batch's object columns have no type to check)
+        self._check_rows(rows)
         self._buffer.append(crops)
         self._buffered += len(crops)
         self._rows.append(rows.reset_index(drop=True))
+        self._rows_buffered += len(rows)
         self._n += len(crops)
         if self._buffered >= self.chunk_cells:
             self._flush(final=False)
+        if self._rows_buffered >= self.row_group_cells:
+            self._flush_rows()
 
     def set_frames(self, frames: pd.DataFrame) -> None:
         """Per-(field, frame) statistics: ``field, frame, <channel>_median, <channel>_std``."""
         self._frames = frames.reset_index(drop=True)
+
+    def _check_rows(self, rows: pd.DataFrame) -> None:
+        """The batch's Arrow types (inferred, nothing converted) must be the first batch's."""
+        try:
+            got = pa.Schema.from_pandas(rows, preserve_index=False)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            raise _fail(self.path / CELLS_NAME, f"cell rows cannot be stored as Parquet ({exc})") from exc
+        if self._schema is None:
+            self._schema = got
+            return
+        want = self._schema
+        if want.names != got.names:
+            extra = [c for c in got.names if c not in want.names]
+            lacking = [c for c in want.names if c not in got.names]
+            problem = (f"has column(s) {extra} the first batch lacks" if extra else
+                       f"lacks column(s) {lacking} of the first batch" if lacking else
+                       f"has the columns in another order ({got.names} vs {want.names})")
+            raise _fail(self.path / CELLS_NAME, f"a batch of cell rows {problem}: every batch needs the same columns")
+        for name in want.names:
+            if want.field(name).type != got.field(name).type:
+                raise _fail(
+                    self.path / CELLS_NAME,
+                    f"column {name!r} is {got.field(name).type} (pandas {rows[name].dtype}) in this batch of "
+                    f"cell rows but {want.field(name).type} in the first: every batch needs the same column types",
+                )
+
+    def _flush_rows(self) -> None:
+        """Write the buffered cell rows to the temporary Parquet file as one row group."""
+        if not self._rows:
+            return
+        # the batches are pandas until here: Arrow may share their buffers, and dropping such a table
+        # here, at once, keeps their lifetime simple
+        table = pa.Table.from_pandas(pd.concat(self._rows, ignore_index=True), schema=self._schema, preserve_index=False)
+        if self._rows_writer is None:
+            self._rows_writer = pq.ParquetWriter(self._rows_file, self._schema)
+        self._rows_writer.write_table(table, row_group_size=len(table))
+        self._rows = []
+        self._rows_buffered = 0
+
+    def _close_rows(self) -> None:
+        if self._rows_writer is not None:
+            self._rows_writer.close()
+            self._rows_writer = None
 
     def _flush(self, final: bool) -> None:
         if not self._buffer:
@@ -476,15 +566,65 @@ class StoreWriter:
         self._buffer = [rest] if len(rest) else []
         self._buffered = len(rest)
 
+    def _finalised(self, source: pq.ParquetFile) -> pd.DataFrame | None:
+        """``finalise_cells`` applied to the columns it declares (all when it declares none)."""
+        if self.finalise_cells is None:
+            return None
+        cols = None if self.finalise_columns is None else list(self.finalise_columns)
+        if cols is not None:
+            unknown = [c for c in cols if c not in source.schema_arrow.names]
+            if unknown:
+                raise _fail(self.path / CELLS_NAME, f"finalise_columns names column(s) {unknown} the cell rows lack")
+        result = self.finalise_cells(source.read(columns=cols).to_pandas())
+        if len(result) != self._n:
+            raise _fail(self.path / CELLS_NAME, f"finalise_cells returned {len(result)} rows for {self._n} cells")
+        return result.reset_index(drop=True)
+
+    def _write_cells(self) -> set[tuple[Any, Any]]:
+        """Second pass: the temporary rows, one row group at a time, finalised, numbered, validated and
+        written to ``cells.parquet``. Returns the (field, frame) pairs the cells use."""
+        self._flush_rows()
+        self._close_rows()
+        source = pq.ParquetFile(self._rows_file)
+        patch = self._finalised(source)
+        whole = patch is not None and self.finalise_columns is None
+        where = self.path / CELLS_NAME
+        used: set[tuple[Any, Any]] = set()
+        out: pq.ParquetWriter | None = None
+        start = 0
+        try:
+            for g in range(source.num_row_groups):
+                stop = start + source.metadata.row_group(g).num_rows
+                if whole:  # finalise returned the whole table: it replaces the rows
+                    block = patch.iloc[start:stop].reset_index(drop=True)
+                else:
+                    block = source.read_row_group(g).to_pandas()
+                    if patch is not None:
+                        for col in patch.columns:
+                            block[col] = patch[col].iloc[start:stop].reset_index(drop=True)  # keeps its dtype
+                block.insert(0, "cell_id", np.arange(start, stop, dtype=np.int64))
+                validate_cells(block, where, start=start)
+                used |= set(zip(block["field"].to_numpy(), block["frame"].to_numpy()))
+                if out is None:
+                    table = pa.Table.from_pandas(block, preserve_index=False)
+                    out = pq.ParquetWriter(self._tmp / CELLS_NAME, table.schema)
+                else:
+                    table = pa.Table.from_pandas(block, schema=out.schema, preserve_index=False)
+                out.write_table(table, row_group_size=len(table))
+                start = stop
+        finally:
+            if out is not None:
+                out.close()
+        if start != self._n:
+            raise _fail(where, f"has {start} rows but the crops array has {self._n} cells")
+        self._rows_file.unlink()
+        return used
+
     def _finalise(self) -> None:
         self._flush(final=True)
         if self._n == 0:
             raise _fail(self.path, "no cells were written: refusing to create an empty store")
-        cells = pd.concat(self._rows, ignore_index=True)
-        if self.finalise_cells is not None:
-            cells = self.finalise_cells(cells)
-        cells.insert(0, "cell_id", np.arange(len(cells), dtype=np.int64))
-        validate_cells(cells, self.path / CELLS_NAME, n_cells=self._n)
+        used = self._write_cells()
         if self._frames is None:
             raise _fail(self.path / FRAMES_NAME, "frame statistics were never set (StoreWriter.set_frames)")
         meta = {
@@ -500,10 +640,18 @@ class StoreWriter:
         meta["provenance"].setdefault("package_version", __version__)
         meta["provenance"].setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         validate_meta(meta, self.path / META_NAME)
-        cells.to_parquet(self._tmp / CELLS_NAME, index=False)
         self._frames.to_parquet(self._tmp / FRAMES_NAME, index=False)
         (self._tmp / META_NAME).write_text(json.dumps(meta, indent=2, default=_json_default))
-        open_store(self._tmp)  # validate the finished folder before it becomes visible
+        # validate the finished folder before it becomes visible: what open_store checks, with the
+        # cell table checked block by block above instead of read back whole
+        meta, crops = _open_meta_crops(self._tmp)
+        if pq.ParquetFile(self._tmp / CELLS_NAME).metadata.num_rows != int(crops.shape[0]):
+            raise _fail(self._tmp / CELLS_NAME, f"does not hold the {int(crops.shape[0])} rows of the crops array")
+        try:
+            frames = pd.read_parquet(self._tmp / FRAMES_NAME)
+        except Exception as exc:
+            raise _fail(self._tmp, f"cannot read the cell or frame table ({exc})") from exc
+        _check_frames(self._tmp, frames, meta, used)
         if self.path.exists():
             trash = temporary_name(self.path, "old")
             os.rename(self.path, trash)

@@ -307,3 +307,126 @@ def test_open_does_not_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(zarr.Array, "__getitem__", no_reads)
     assert st.open_store(tmp_path / "s").n_cells == 300
+
+
+# -- the streaming cell table ------------------------------------------------------------------
+
+def _label_like_simulate(cells: pd.DataFrame) -> pd.DataFrame:
+    """A finalise step that needs every cell (a median split), like the simulator's FUCCI gating."""
+    cells["class"] = (cells["fucci_red"].to_numpy() > np.median(cells["fucci_red"].to_numpy())).astype(np.int64)
+    cells["red_rank"] = cells["fucci_red"].rank().to_numpy()  # an appended column
+    return cells
+
+
+def _rows_with_text(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    rows = make_rows(n, rng=rng)
+    rows["true_phase"] = rng.choice(["G1", "S", "G2", "M"], n).astype(object)
+    rows["true_arrested"] = np.zeros(n, dtype=bool)
+    return rows
+
+
+@pytest.mark.parametrize("declared", [None, ("fucci_red",)])
+def test_many_small_batches_seal_the_same_table_as_one_batch(tmp_path: Path, declared) -> None:
+    """Row groups, their size and the finalise pass (narrow or whole) do not change the sealed table."""
+    n = 1000
+    rows = _rows_with_text(n, np.random.default_rng(3))
+    crops = np.random.default_rng(4).integers(0, 9, (n, 2, 48, 48), dtype=np.uint16)
+    tables = {}
+    for name, cuts, group in [("one", [n], 65536), ("many", [1, 7] + list(range(20, 600, 13)) + [900, n], 64)]:
+        with st.StoreWriter(tmp_path / name, channels=CHANNELS, meta=META, chunk_cells=128, row_group_cells=group,
+                            finalise_cells=_label_like_simulate, finalise_columns=declared) as w:
+            for a, b in zip([0] + cuts[:-1], cuts):
+                w.append(crops[a:b], rows.iloc[a:b])
+            w.set_frames(make_frames())
+        s = st.open_store(tmp_path / name)
+        np.testing.assert_array_equal(s.read(), crops)
+        tables[name] = s.cells
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == sorted(
+            [st.CROPS_NAME, st.CELLS_NAME, st.FRAMES_NAME, st.META_NAME])  # no temporary rows left
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "many" / st.CELLS_NAME).metadata.num_row_groups > 5
+    pd.testing.assert_frame_equal(tables["many"], tables["one"], check_exact=True)
+    # what the writer that held the whole table produced: concat, finalise, cell_id first
+    expected = _label_like_simulate(rows.reset_index(drop=True).copy())
+    expected.insert(0, "cell_id", np.arange(n, dtype=np.int64))
+    pd.testing.assert_frame_equal(tables["many"], expected, check_exact=True)
+    assert list(tables["many"].columns)[-1] == "red_rank"
+
+
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        (lambda r: r.assign(x=r["x"].round().astype(np.int64)), "x"),  # float then int
+        (lambda r: r.assign(true_phase=np.zeros(len(r))), "true_phase"),  # text then number
+        (lambda r: r.drop(columns=["fucci_green"]), "fucci_green"),
+        (lambda r: r.assign(extra=1.0), "extra"),
+    ],
+)
+def test_a_batch_that_does_not_match_the_first_raises_naming_the_column(tmp_path: Path, change, column) -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(st.StoreError, match=column) as info:
+        with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META) as w:
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), _rows_with_text(5, rng))
+            w.append(np.zeros((5, 2, 48, 48), np.uint16), change(_rows_with_text(5, rng)))
+    assert str(tmp_path / "s") in str(info.value)
+    assert list(tmp_path.iterdir()) == []  # nothing that could open as a store
+
+
+def test_an_interrupted_write_after_row_groups_leaves_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(RuntimeError, match="killed"):
+        with st.StoreWriter(tmp_path / "s", channels=CHANNELS, meta=META, chunk_cells=8, row_group_cells=8) as w:
+            for _ in range(5):
+                w.append(np.zeros((6, 2, 48, 48), np.uint16), _rows_with_text(6, rng))
+            assert w._rows_file.exists()
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _write_peak(path: Path, proto: pd.DataFrame, n: int, group: int) -> tuple[int, int]:
+    """(Peak memory of writing ``n`` rows in batches of ``proto``, most rows ever buffered).
+
+    The peak is tracemalloc's (numpy and pandas) plus the most Arrow held between batches (the
+    buffered rows are Arrow tables, which tracemalloc does not see).
+    """
+    import tracemalloc
+
+    import pyarrow as pa
+
+    crops = np.zeros((len(proto), 1, 48, 48), np.uint16)
+    frames = make_frames().drop(columns=["brightfield_median", "brightfield_std"])
+    most = arrow = 0
+    arrow0 = pa.total_allocated_bytes()
+    tracemalloc.start()
+    try:
+        with st.StoreWriter(path, channels=[("hoechst", "nuclear")], meta=META, chunk_cells=128,
+                            row_group_cells=group, finalise_cells=_label_like_simulate,
+                            finalise_columns=("fucci_red",)) as w:
+            for _ in range(n // len(proto)):
+                w.append(crops, proto.copy())  # fresh buffers, as a real batch has (Arrow may share them)
+                most = max(most, w._rows_buffered)
+                arrow = max(arrow, pa.total_allocated_bytes() - arrow0)
+            w.set_frames(frames)
+        return tracemalloc.get_traced_memory()[1] + arrow, most
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_writer_holds_o_batch_rows_not_the_table(tmp_path: Path) -> None:
+    """Memory: at most ``row_group_cells`` + one batch of rows is buffered, and a table 120 columns wider
+    raises the Python-heap peak of the whole write (sealing with a narrow finalise included) by far
+    less than those columns' size -- a writer holding the table would add all of it."""
+    n, batch, group, extra = 10_000, 200, 500, 120
+    rng = np.random.default_rng(0)
+    narrow = make_rows(batch, rng=rng)
+    wide_cols = pd.DataFrame({f"extra_{k}": rng.normal(size=batch) for k in range(extra)})
+    wide = pd.concat([narrow, wide_cols], axis=1)  # wide, like the simulator's truth columns
+    extra_bytes = int(wide_cols.memory_usage(deep=True).sum()) * (n // batch)
+    peak_narrow, _ = _write_peak(tmp_path / "narrow", narrow, n, group)
+    peak_wide, most = _write_peak(tmp_path / "wide", wide, n, group)
+    assert most < group + batch
+    grew = peak_wide - peak_narrow
+    assert grew < extra_bytes / 3, f"peak grew {grew / 1e6:.1f} MB for {extra_bytes / 1e6:.1f} MB more table"
+    cells = st.open_store(tmp_path / "wide").cells
+    assert len(cells) == n and cells["extra_3"].iloc[batch + 5] == wide["extra_3"].iloc[5]
