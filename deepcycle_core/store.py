@@ -50,6 +50,7 @@ __all__ = [
     "FRAMES_NAME",
     "META_NAME",
     "CHUNK_BYTES_KEY",
+    "ROWS_STREAM_NAME",
     "NETWORK_ROLES",
     "REQUIRED_COLUMNS",
     "TRUTH_COLUMNS",
