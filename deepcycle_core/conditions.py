@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from .circular_tests import FieldTest, field_bootstrap, field_permutation_test, watson_u2_asymptotic_p
-from .clock import CYCLE_COLUMNS, clock_positions
+from .clock import clock_positions
 from .phase_arcs import PhaseArcs, calibrate_arcs
 from .phase_calls import PHASE_GROUPS, call_phases, phase_group
-from .phase_readout import READOUT_COLUMNS, PhaseReadout, fit_phase_readout
+from .phase_readout import PhaseReadout, fit_phase_readout
 
 __all__ = [
     "Calibration", "Comparison", "condition_store", "read_population", "calibrate_on_control", "compare",

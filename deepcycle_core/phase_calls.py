@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import median_filter
 
 __all__ = ["PHASE_GROUPS", "phase_group", "call_phases"]
 
@@ -28,13 +29,6 @@ def phase_group(true_phase: pd.Series | np.ndarray) -> np.ndarray:
     """The simulator's four phases folded onto :data:`PHASE_GROUPS` (G2 and M -> ``G2/M``)."""
     ph = np.asarray(true_phase).astype(str)
     return np.where(np.isin(ph, PHASES[2:]), PHASE_GROUPS[2], ph)
-
-
-def _rolling_median3(x: np.ndarray) -> np.ndarray:
-    if x.size < 3:
-        return x.copy()
-    pad = np.concatenate([x[:1], x, x[-1:]])
-    return np.median(np.stack([pad[:-2], pad[1:-1], pad[2:]]), axis=0)
 
 
 def _ramp_duration(t: np.ndarray, r: np.ndarray, t1: float, grid: np.ndarray) -> float:
@@ -94,7 +88,7 @@ def call_phases(
     for s, e in zip(starts, ends):
         if e - s < 6:
             continue
-        t, red = t_all[s:e], _rolling_median3(red_all[s:e])
+        t, red = t_all[s:e], median_filter(red_all[s:e], size=3, mode="nearest")
         k = int(np.argmax(red))
         peak = red[k]
         if not peak > 0 or not (red[:k] < min_rise * peak).any() or not (red[k + 1 :] < min_drop * peak).any():
