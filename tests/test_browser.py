@@ -253,7 +253,7 @@ def figure_pages(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[s
     return _build(tmp), ["book/figure"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed after this file: no browser left running beside the later tests
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make test does) to run the browser test")

@@ -384,49 +384,39 @@ def test_an_interrupted_write_after_row_groups_leaves_nothing(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []
 
 
-def _write_peak(path: Path, proto: pd.DataFrame, n: int, group: int) -> tuple[int, int]:
-    """(Peak memory of writing ``n`` rows in batches of ``proto``, most rows ever buffered).
+def _write_peak(kind: str, n: int, group: int) -> dict:
+    """Peak RSS of a fresh process writing ``n`` rows of the ``kind`` batch (see store_memory_probe).
 
-    The peak is tracemalloc's (numpy and pandas) plus the most Arrow held between batches (the
-    buffered rows are Arrow tables, which tracemalloc does not see).
+    The allocators are made to give memory back (a fixed glibc mmap threshold, Arrow on the system
+    allocator): with their defaults, freed row groups stay in the process as retained heap, which
+    grows with the run's churn and would be counted as held rows.
     """
-    import tracemalloc
+    import os
+    import subprocess
+    import sys
 
-    import pyarrow as pa
-
-    crops = np.zeros((len(proto), 1, 48, 48), np.uint16)
-    frames = make_frames().drop(columns=["brightfield_median", "brightfield_std"])
-    most = arrow = 0
-    arrow0 = pa.total_allocated_bytes()
-    tracemalloc.start()
-    try:
-        with st.StoreWriter(path, channels=[("hoechst", "nuclear")], meta=META, chunk_cells=128,
-                            row_group_cells=group, finalise_cells=_label_like_simulate,
-                            finalise_columns=("fucci_red",)) as w:
-            for _ in range(n // len(proto)):
-                w.append(crops, proto.copy())  # fresh buffers, as a real batch has (Arrow may share them)
-                most = max(most, w._rows_buffered)
-                arrow = max(arrow, pa.total_allocated_bytes() - arrow0)
-            w.set_frames(frames)
-        return tracemalloc.get_traced_memory()[1] + arrow, most
-    finally:
-        tracemalloc.stop()
+    probe = Path(__file__).with_name("store_memory_probe.py")
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "ARROW_DEFAULT_MEMORY_POOL": "system"}
+    done = subprocess.run([sys.executable, str(probe), kind, str(n), str(group)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_writer_holds_o_batch_rows_not_the_table(tmp_path: Path) -> None:
+def test_the_writer_holds_o_batch_rows_not_the_table() -> None:
     """Memory: at most ``row_group_cells`` + one batch of rows is buffered, and a table 120 columns wider
-    raises the Python-heap peak of the whole write (sealing with a narrow finalise included) by far
-    less than those columns' size -- a writer holding the table would add all of it."""
-    n, batch, group, extra = 10_000, 200, 500, 120
-    rng = np.random.default_rng(0)
-    narrow = make_rows(batch, rng=rng)
-    wide_cols = pd.DataFrame({f"extra_{k}": rng.normal(size=batch) for k in range(extra)})
-    wide = pd.concat([narrow, wide_cols], axis=1)  # wide, like the simulator's truth columns
-    extra_bytes = int(wide_cols.memory_usage(deep=True).sum()) * (n // batch)
-    peak_narrow, _ = _write_peak(tmp_path / "narrow", narrow, n, group)
-    peak_wide, most = _write_peak(tmp_path / "wide", wide, n, group)
-    assert most < group + batch
-    grew = peak_wide - peak_narrow
+    raises the peak RSS of the whole write (sealing with a narrow finalise included) by far less than
+    those columns' size -- a writer holding the table would add all of it (and more, in copies)."""
+    from store_memory_probe import BATCH, EXTRA_COLUMNS
+
+    n, group = 60_000, 3_000
+    extra_bytes = EXTRA_COLUMNS * 8 * n
+    narrow = _write_peak("narrow", n, group)
+    wide = _write_peak("wide", n, group)
+    assert wide["rows"] == narrow["rows"] == n
+    assert max(wide["most_rows_buffered"], narrow["most_rows_buffered"]) < group + BATCH
+    grew = wide["peak_rss_bytes"] - narrow["peak_rss_bytes"]
     assert grew < extra_bytes / 3, f"peak grew {grew / 1e6:.1f} MB for {extra_bytes / 1e6:.1f} MB more table"
-    cells = st.open_store(tmp_path / "wide").cells
-    assert len(cells) == n and cells["extra_3"].iloc[batch + 5] == wide["extra_3"].iloc[5]
+    rng = np.random.default_rng(0)
+    make_rows(BATCH, rng=rng)  # the probe's draws, in order: the narrow rows, then the extra columns
+    assert wide["check"] == pytest.approx(rng.normal(size=(4, BATCH))[3, 5])
