@@ -12,8 +12,9 @@ scales, so the work per cell is the same. At a reduced scale the script also PRO
 per-stage peaks at two scales show (run it twice).
 
 Stages: ``simulate`` (deepcycle_core.simulate, 2 render workers), ``embed`` (the default model:
-ResNet18 cut after stage 3; the trained ``data/runs/default/train/best.pt`` when present, else the
-same network with random weights -- speed does not depend on weights), ``draw`` (fit the ring on at
+ResNet18 cut after stage 3; the reference network ``data/reference/both.pt``, else the run's
+``data/runs/default/train/best.pt``, else the same network with random weights -- speed does not
+depend on weights), ``draw`` (fit the ring on at
 most 200 k cells, place every cell, then the chapter's Datashader ring: HoloViews aggregate + Bokeh
 figure, and the static PNG).
 
@@ -21,7 +22,11 @@ It need not run in CI. On 2 shared cores wall time is inflated by other processe
 printed); CPU seconds are printed too.
 
     .venv/bin/python benchmarks/paper_scale.py --cells 0.005          # ~13 k crops, minutes
-    .venv/bin/python benchmarks/paper_scale.py --cells 1.0 --out /big/disk/paper   # the real thing
+    .venv/bin/python benchmarks/paper_scale.py --cells 1.0 --out /big/disk/paper \\
+        --json benchmarks/paper_scale_results.json                                  # the real thing
+
+``--json`` stores what was measured: per stage wall time, CPU seconds and peak memory, the store's
+size on disk, the machine (CPU model, cores, AVX-512/AMX, whether bf16 was used) and the commit.
 """
 
 from __future__ import annotations
@@ -66,7 +71,10 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
         from deepcycle_core import embed as E
         from deepcycle_core.runs import repo_root
 
-        ckpt = repo_root(Path(__file__).parent) / "data" / "runs" / "default" / "train" / "best.pt"
+        root = repo_root(Path(__file__).parent)
+        ckpt = root / "data" / "reference" / "both.pt"  # the reference network the book reads with
+        if not ckpt.is_file():
+            ckpt = root / "data" / "runs" / "default" / "train" / "best.pt"
         if not ckpt.is_file():
             sys.path.insert(0, str(Path(__file__).parent))
             from embed import default_checkpoint  # benchmarks/embed.py
@@ -148,6 +156,32 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
     return res
 
 
+def _du(path: Path) -> int:
+    """Bytes on disk under ``path`` (what the store costs a user)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _machine() -> dict:
+    """CPU model, cores and instruction sets: the figures mean little without them."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown")
+    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
+    mem = next((int(ln.split()[1]) * 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), None) if Path("/proc/meminfo").is_file() else None
+    from deepcycle_core.embed import native_bf16
+
+    return {"cpu_model": model, "cores": os.cpu_count(), "memory_bytes": mem, "avx2": "avx2" in flags,
+            "avx512": "avx512f" in flags, "amx": "amx_tile" in flags, "native_bf16": native_bf16()}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=Path(__file__).parent,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _run_stage(stage: str, out: Path, scale: float, workers: int) -> dict:
     cmd = [sys.executable, __file__, "--child", stage, "--out", str(out), "--cells", str(scale),
            "--workers", str(workers)]
@@ -164,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="run folder to use (default: a temporary folder, removed at the end)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary run folder")
     ap.add_argument("--stages", nargs="+", default=["simulate", "embed", "draw"])
+    ap.add_argument("--json", help="write the measurements to this JSON file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -210,6 +245,20 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{s} {v / 60:.0f} min" for s, v in free.items())
                   + f"; total {(sum(free.values()) + proj.get('draw', 0)) / 3600:.1f} h")
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
+        if args.json:
+            store_bytes = _du(out / "store") if (out / "store").is_dir() else None
+            record = {
+                "what": "benchmarks/paper_scale.py: the paper profile's data path, each stage in its own process",
+                "command": "python benchmarks/paper_scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit(), "machine": _machine(),
+                "scale": args.cells, "crops": n, "store_bytes_on_disk": store_bytes,
+                "total_wall_s": total, "total_cpu_s": sum(r["cpu_s"] for r in results.values()),
+                "peak_process_rss_mb": peak, "peak_with_children_rss_mb": upper,
+                "targets": {"wall_s": 45 * 60, "memory_mb": 4096},
+                "load_average_end": os.getloadavg()[0], "stages": results,
+            }
+            Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+            print(f"wrote {args.json}")
     finally:
         if not args.out and not args.keep:
             shutil.rmtree(out, ignore_errors=True)
