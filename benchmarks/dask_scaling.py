@@ -9,9 +9,9 @@ parallelism) and is driven through the same calls a real cluster would get:
   open the Zarr store and the checkpoint themselves (tasks carry paths and cell ranges, ~24 bytes a
   cell come back). Timed twice: *cold* (each worker loads the network and opens the store) and
   *warm* (the per-process cache is hot: the steady-state rate a long run sees);
-* **draw** -- Datashader's ``Canvas.points`` over a Dask DataFrame that the workers read from a
-  partitioned Parquet table of ``--points`` cells (x, y, FUCCI ratio), the aggregation the chapter's
-  ring does, computed on the cluster.
+* **draw** -- ``deepcycle_core.cluster_draw.ring_aggregate_on_cluster``: Datashader over a Dask
+  DataFrame that the workers read, a row group a task, from a Parquet table of ``--points`` cells
+  (x, y, FUCCI ratio) in 16 files; only the 600 x 600 image comes back.
 
 Efficiency = (time with 1 worker / time with 2 workers) / 2: 100 % is perfect scaling. On a 2-core
 machine 2 workers use every core; other processes sharing those cores lower it (the load average is
@@ -56,14 +56,12 @@ def _points_table(path: Path, n: int, parts: int, seed: int = 0) -> Path:
 
 def _draw(client, table: Path) -> tuple[float, float]:
     """Seconds to aggregate the table on the cluster (mean FUCCI ratio per pixel), and the mean of the image."""
-    import dask.dataframe as dd
-    import datashader as ds
+    from deepcycle_core.cluster_draw import ring_aggregate_on_cluster
 
     t = time.perf_counter()
-    ddf = dd.read_parquet(str(table))
-    canvas = ds.Canvas(plot_width=600, plot_height=600, x_range=(-1.5, 1.5), y_range=(-1.5, 1.5))
-    agg = canvas.points(ddf, "x", "y", agg=ds.mean("ratio"))  # computed by the active client
-    return time.perf_counter() - t, float(np.nanmean(agg.values))
+    image, _ = ring_aggregate_on_cluster(table, "ratio", x="x", y="y", width=600, height=600,
+                                         ranges=((-1.5, 1.5), (-1.5, 1.5)), client=client)
+    return time.perf_counter() - t, float(np.nanmean(image.values))
 
 
 def run(workers: int, store: Path, ckpt: Path, table: Path, tmp: Path, batch_size: int) -> dict:
