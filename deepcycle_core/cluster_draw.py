@@ -24,14 +24,11 @@ def _ranges(ddf: Any, x: str, y: str, pad: float, square: bool, scheduler: Any) 
     """Padded data ranges from one pass over the table (the in-memory path's rule)."""
     import dask
 
+    from .plots import padded_ranges
+
     x0, x1, y0, y1 = (float(v) for v in dask.compute(ddf[x].min(), ddf[x].max(), ddf[y].min(), ddf[y].max(),
                                                       scheduler=scheduler))
-    if not square:
-        dx, dy = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
-        return (x0 - pad * dx, x1 + pad * dx), (y0 - pad * dy, y1 + pad * dy)
-    half = 0.5 * max(x1 - x0, y1 - y0, 1e-9) * (1 + 2 * pad)
-    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-    return (cx - half, cx + half), (cy - half, cy + half)
+    return padded_ranges(x0, x1, y0, y1, pad=pad, square=square)
 
 
 def ring_aggregate_on_cluster(

@@ -34,6 +34,7 @@ __all__ = [
     "fucci_profile",
     "fucci_ratio",
     "fucci_view",
+    "padded_ranges",
     "prepare_points",
     "ring_image",
     "ring_view",
@@ -162,8 +163,14 @@ def _ranges(
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """Padded data ranges (one span for both axes when ``square``) so no point sits on the raster's edge."""
     xs, ys = pts[x].to_numpy(), pts[y].to_numpy()
-    x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs))
-    y0, y1 = float(np.nanmin(ys)), float(np.nanmax(ys))
+    return padded_ranges(float(np.nanmin(xs)), float(np.nanmax(xs)), float(np.nanmin(ys)), float(np.nanmax(ys)),
+                         pad=pad, square=square)
+
+
+def padded_ranges(
+    x0: float, x1: float, y0: float, y1: float, *, pad: float = 0.03, square: bool = True
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The canvas ranges for data spanning ``x0..x1`` x ``y0..y1`` (shared by the in-memory and Dask paths)."""
     if not square:
         dx, dy = max(x1 - x0, 1e-9), max(y1 - y0, 1e-9)
         return (x0 - pad * dx, x1 + pad * dx), (y0 - pad * dy, y1 + pad * dy)
