@@ -7,10 +7,13 @@ read from brightfield + nuclear stain alone. This module puts the pieces togethe
 * :func:`condition_store` films a treated (or control) population with the virtual microscope's
   conditions (:data:`deepcycle_core.conditions_sim.CONDITIONS`): several fields, the last frame read
   as a snapshot, as a drug screen would image a plate;
-* :func:`read_population` runs the networks on those cells (the embed stage's code path);
+* :func:`read_population` runs the networks on those cells (the embed stage's code path) and
+  measures each cell's integrated nuclear stain;
 * :func:`calibrate_on_control` calls phases on the control movie (FUCCI + DNA,
   :mod:`deepcycle_core.phase_calls`) on cells the network was not trained on, and fits the phase
   read-out (:mod:`deepcycle_core.phase_readout`) and the clock's arcs (:mod:`deepcycle_core.phase_arcs`);
+* :class:`~deepcycle_core.dna_content.DnaContentReadout` reads the shares off each population's own
+  DNA-content histogram instead: no network, so no appearance learned on untreated cells;
 * :func:`compare` gives a treated population's phase shares against a control's, their differences
   with a bootstrap interval over fields, and Watson's U^2 on the clock positions with a
   field-permutation p-value (:mod:`deepcycle_core.circular_tests`).
@@ -28,6 +31,7 @@ import pandas as pd
 
 from .circular_tests import FieldTest, field_bootstrap, field_permutation_test, watson_u2_asymptotic_p
 from .clock import clock_positions
+from .dna_content import DnaContentReadout
 from .phase_arcs import PhaseArcs, calibrate_arcs
 from .phase_calls import PHASE_GROUPS, call_phases, phase_group
 from .phase_readout import PhaseReadout, fit_phase_readout
@@ -62,10 +66,13 @@ def read_population(
     """The network outputs of every cell of the store (``frame='all'``) or of one frame (a number, or
     ``'last'``), per network.
 
-    Returns ``{mode: table}``; each table has ``cell_id, field, clock`` (position in [0, 1)),
-    :data:`~deepcycle_core.phase_readout.READOUT_COLUMNS` and, for simulated data, the truth columns.
+    Returns ``{mode: table}``; each table has ``cell_id, field, frame, clock`` (position in [0, 1)),
+    :data:`~deepcycle_core.phase_readout.READOUT_COLUMNS`, ``dna`` (the integrated nuclear stain,
+    :func:`~deepcycle_core.dna_content.measure_dna`, for the DNA-content read-out) and, for simulated
+    data, the truth columns.
     """
     from .describe import embed_cells
+    from .dna_content import measure_dna
     from .store import open_store
 
     store = open_store(store_path)
@@ -77,7 +84,9 @@ def read_population(
         sel = cells[cells["frame"] == f]
     if sel.empty:
         raise ValueError(f"{store_path}: no cells in frame {frame}")
-    keep = ["cell_id", "field", *[c for c in _TRUTH if c in sel.columns]]
+    keep = ["cell_id", "field", "frame", *[c for c in _TRUTH if c in sel.columns]]
+    sel = sel[keep].merge(measure_dna(store, sel["cell_id"].to_numpy()), on="cell_id", validate="one_to_one")
+    keep.append("dna")
     out = {}
     for mode, ckpt in checkpoints.items():
         desc = embed_cells(store, Path(ckpt), sel["cell_id"].to_numpy(), batch_size=batch_size, precision=precision)
@@ -188,13 +197,15 @@ def _fields_of(table: pd.DataFrame) -> list[np.ndarray]:
 
 
 def compare(
-    treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout, *, arcs: PhaseArcs | None = None,
+    treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout | DnaContentReadout, *,
+    arcs: PhaseArcs | None = None,
     n_boot: int = 1000, seed: int = 0,
 ) -> Comparison:
     """Phase shares of ``treated`` vs ``control`` (tables from :func:`read_population`, one network).
 
-    Differences get 95 % percentile intervals from a bootstrap over fields (each group resampled
-    within itself); the distributions of clock positions are compared by Watson's U^2 with whole
+    ``readout`` is the network read-out calibrated on the control movie or the DNA-content read-out
+    (fitted on each population's own histogram). Differences get 95 % percentile intervals from a
+    bootstrap over fields (each group resampled within itself, the cells' phase probabilities held); the distributions of clock positions are compared by Watson's U^2 with whole
     fields permuted between the groups. With ``arcs``, the treated cells are also counted in the
     clock's phase arcs (shown beside the read-out's shares).
     """
