@@ -228,13 +228,14 @@ def compare(
     )
 
 
-def comparison_rows(name: str, mode: str, r: Comparison) -> list[dict[str, Any]]:
+def comparison_rows(name: str, readout: str, r: Comparison) -> list[dict[str, Any]]:
     """One row per phase of a comparison, for a table: inferred and true shares, the inferred change
-    with its interval, and the test (repeated on each row of the same comparison)."""
+    with its interval, and the test (repeated on each row of the same comparison). ``readout`` names
+    how the shares were read (a network's read-out, the DNA content)."""
     rows = []
     for i, ph in enumerate(PHASE_GROUPS):
         rows.append({
-            "condition": name, "network": mode, "phase": ph,
+            "condition": name, "read-out": readout, "phase": ph,
             "inferred": r.shares[i], "clock_arcs": np.nan if r.arc_shares is None else r.arc_shares[i],
             "true": np.nan if r.true is None else r.true[i],
             "error_pp": np.nan if r.true is None else 100 * (r.shares[i] - r.true[i]),
