@@ -18,7 +18,7 @@ transform) and ``ids`` (cells to describe), and the held-out cells belong only t
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,19 +43,6 @@ def _ids(name: str, values: Sequence[int] | np.ndarray | None, n_cells: int) -> 
     if ids.size and (ids[0] < 0 or ids[-1] >= n_cells):
         raise ValueError(f"{name} holds cell ids outside 0..{n_cells - 1}")
     return ids
-
-
-def _iter_selected(store: CellStore, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(cell_ids, crops)`` for ``ids`` (sorted), one store chunk at a time (bounded memory)."""
-    chunk = store.chunk_cells
-    if ids.size == 0:
-        return
-    chunk_of = ids // chunk
-    for c in np.unique(chunk_of):
-        sel = ids[chunk_of == c]
-        start = int(c) * chunk
-        block = store.read(start, start + chunk)
-        yield sel, block[sel - start]
 
 
 def normalise(
@@ -113,7 +100,7 @@ def pixel_pca_descriptors(
     stats = frame_stats(store)
     total: np.ndarray | None = None
     gram: np.ndarray | None = None
-    for cid, crops in _iter_selected(store, fit):
+    for cid, crops in store.iter_selected(fit):
         x = pooled_pixels(store, cid, crops, pool, stats)
         if total is None:
             total = np.zeros(x.shape[1])
@@ -130,7 +117,7 @@ def pixel_pca_descriptors(
         if row[np.argmax(np.abs(row))] < 0:
             row *= -1
     parts, out_ids = [], []
-    for cid, crops in _iter_selected(store, want):
+    for cid, crops in store.iter_selected(want):
         parts.append(((pooled_pixels(store, cid, crops, pool, stats) - mean) @ axes.T).astype(np.float32))
         out_ids.append(cid)
     values = np.concatenate(parts) if parts else np.empty((0, n_components), np.float32)

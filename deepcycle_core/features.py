@@ -83,17 +83,10 @@ def measure(store: CellStore, ids: Sequence[int] | np.ndarray | None = None) -> 
     want = np.arange(store.n_cells) if ids is None else np.unique(np.asarray(ids, dtype=np.int64))
     if want.size == 0:
         raise ValueError(f"{store.path}: no cells to measure")
-    if want[0] < 0 or want[-1] >= store.n_cells:
-        raise ValueError(f"{store.path}: cell ids outside 0..{store.n_cells - 1}")
     nuc = store.channel_index("nuclear")
     bf = store.channel_index("brightfield") if "brightfield" in store.roles else None
-    chunk = store.chunk_cells
-    parts = []
-    for c in np.unique(want // chunk):
-        lo, hi = c * chunk, min((c + 1) * chunk, store.n_cells)
-        sel = want[(want >= lo) & (want < hi)]
-        block = store.read(lo, hi)[sel - lo]
-        parts.append(crop_features(block[:, nuc], None if bf is None else block[:, bf]))
+    parts = [crop_features(block[:, nuc], None if bf is None else block[:, bf])
+             for _, block in store.iter_selected(want)]
     feats = np.concatenate(parts)
     df = pd.DataFrame(feats, columns=list(FEATURE_COLUMNS))
     df.insert(0, "cell_id", want)

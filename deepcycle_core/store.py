@@ -190,6 +190,19 @@ class CellStore:
             out[order[sel]] = block[sorted_idx[sel] - c * chunk]
         return out
 
+    def iter_selected(self, ids: Sequence[int] | np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(cell_ids, crops)`` for the sorted unique ``ids``, one store chunk at a time, so that
+        measuring a subset holds one chunk in memory, never the subset's crops."""
+        want = np.unique(np.asarray(ids, dtype=np.int64))
+        if want.size and (want[0] < 0 or want[-1] >= self.n_cells):
+            raise ValueError(f"{self.path}: cell ids outside 0..{self.n_cells - 1}")
+        chunk = self.chunk_cells
+        chunk_of = want // chunk
+        for c in np.unique(chunk_of):
+            sel = want[chunk_of == c]
+            start = int(c) * chunk
+            yield sel, self.read(start, min(start + chunk, self.n_cells))[sel - start]
+
     def iter_chunks(self, chunk_cells: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start, crops)`` over the whole store, one chunk at a time."""
         step = chunk_cells or self.chunk_cells
