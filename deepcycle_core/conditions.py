@@ -198,30 +198,36 @@ def _fields_of(table: pd.DataFrame) -> list[np.ndarray]:
 
 def compare(
     treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout | DnaContentReadout, *,
-    arcs: PhaseArcs | None = None,
-    n_boot: int = 1000, seed: int = 0,
+    arcs: PhaseArcs | None = None, n_boot: int = 1000, n_boot_refit: int = 200, seed: int = 0,
 ) -> Comparison:
     """Phase shares of ``treated`` vs ``control`` (tables from :func:`read_population`, one network).
 
     ``readout`` is the network read-out calibrated on the control movie or the DNA-content read-out
     (fitted on each population's own histogram). Differences get 95 % percentile intervals from a
-    bootstrap over fields (each group resampled within itself, the cells' phase probabilities held); the distributions of clock positions are compared by Watson's U^2 with whole
-    fields permuted between the groups. With ``arcs``, the treated cells are also counted in the
-    clock's phase arcs (shown beside the read-out's shares).
+    bootstrap over fields, each group resampled within itself: ``n_boot`` draws with the cells' phase
+    probabilities held for a network read-out (calibrated once, on the control movie), ``n_boot_refit``
+    draws each refitting both histograms for the DNA read-out (whose fit is part of its error). The
+    distributions of clock positions are compared by Watson's U^2 with whole fields permuted between
+    the groups. With ``arcs``, the treated cells are also counted in the clock's phase arcs.
     """
-    p_t = readout.probabilities(treated)
-    p_c = readout.probabilities(control)
-    groups = [[p_t[i] for i in _fields_of(treated)], [p_c[i] for i in _fields_of(control)]]
+    if isinstance(readout, DnaContentReadout):
+        d, lo, hi = readout.change_interval(treated, control, n_boot=n_boot_refit, seed=seed)
+        shares_t, shares_c = readout.fit(treated)[0].shares, readout.fit(control)[0].shares
+    else:
+        p_t = readout.probabilities(treated)
+        p_c = readout.probabilities(control)
+        groups = [[p_t[i] for i in _fields_of(treated)], [p_c[i] for i in _fields_of(control)]]
 
-    def delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a.mean(axis=0) - b.mean(axis=0)
+        def delta(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return a.mean(axis=0) - b.mean(axis=0)
 
-    d, lo, hi = field_bootstrap(groups, delta, n_boot=n_boot, seed=seed)
+        d, lo, hi = field_bootstrap(groups, delta, n_boot=n_boot, seed=seed)
+        shares_t, shares_c = p_t.mean(axis=0), p_c.mean(axis=0)
     test = field_permutation_test(treated["clock"].to_numpy(), treated["field"].to_numpy(),
                                   control["clock"].to_numpy(), control["field"].to_numpy(), seed=seed)
     has_truth = "true_phase" in treated.columns and "true_phase" in control.columns
     return Comparison(
-        shares=p_t.mean(axis=0), control_shares=p_c.mean(axis=0), delta=d, delta_low=lo, delta_high=hi, test=test,
+        shares=shares_t, control_shares=shares_c, delta=d, delta_low=lo, delta_high=hi, test=test,
         naive_p=watson_u2_asymptotic_p(test.statistic),
         true=true_shares(treated) if has_truth else None, control_true=true_shares(control) if has_truth else None,
         arc_shares=None if arcs is None else arcs.raw_shares(treated["clock"].to_numpy()),

@@ -110,3 +110,22 @@ def test_bad_input_is_named():
         DnaContentReadout(by=()).shares(pd.DataFrame({"dna": [0.0] * 100}))
     with pytest.raises(ValueError, match="no imaging group"):
         DnaContentReadout().shares(pd.DataFrame({"dna": np.ones(100), "frame": np.arange(100)}))
+
+
+def test_the_change_interval_refits_and_covers_a_null_and_an_effect():
+    def population(g1: float, seed: int) -> pd.DataFrame:
+        parts = []
+        for f in range(4):
+            x = _population((g1, (1 - g1) * 0.6, (1 - g1) * 0.4), 300, seed=seed + f)
+            parts.append(pd.DataFrame({"dna": 2.0 ** x, "field": f, "frame": 0}))
+        return pd.concat(parts, ignore_index=True)
+
+    readout = DnaContentReadout()
+    control = population(0.45, seed=100)
+    d, lo, hi = readout.change_interval(population(0.45, seed=200), control, n_boot=30, seed=1)
+    assert ((lo <= 0) & (hi >= 0)).all()  # same composition: every interval holds 0
+    assert (hi - lo > 0.01).all()  # and the refits make it more than a point
+    d, lo, hi = readout.change_interval(population(0.75, seed=300), control, n_boot=30, seed=1)
+    assert d[0] == pytest.approx(0.30, abs=0.05) and lo[0] > 0.15 and hi[1] < 0 and hi[2] < 0
+    with pytest.raises(ValueError, match="'field'"):
+        readout.change_interval(control.drop(columns="field"), control)
