@@ -3,10 +3,12 @@
 Why: chapter 07 compares treated populations with a control by Watson's U^2 with whole fields
 permuted between the groups. Over many pairs of independent control populations (different seeds,
 same design as the chapter), a valid test rejects at most at its nominal level; the same statistic's
-textbook p-value, which counts cells as independent, is reported beside it for contrast. Writes
-``benchmarks/conditions_null_results.json``, which the chapter shows.
+textbook p-value, which counts cells as independent, is reported beside it for contrast. The chapter's
+DNA-content shares are checked the same way: how often does the 95 % bootstrap interval of a share's
+change exclude zero between two controls? Writes ``benchmarks/conditions_null_results.json``, which
+the chapter shows.
 
-    python benchmarks/conditions_null.py --pairs 20        # ~4 min on 2 cores (default profile's network)
+    python benchmarks/conditions_null.py --pairs 20        # ~10 min on 2 cores (default profile's network)
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--network", default="both")
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--first-seed", type=int, default=1000)
+    ap.add_argument("--bootstrap", type=int, default=200, help="refitted bootstrap draws for the DNA shares' intervals")
     ap.add_argument("--out", default=str(Path(__file__).with_name("conditions_null_results.json")))
     args = ap.parse_args(argv)
 
     from deepcycle_core import conditions as cond
-    from deepcycle_core.circular_tests import field_permutation_test, watson_u2_asymptotic_p
+    from deepcycle_core.circular_tests import watson_u2_asymptotic_p
+    from deepcycle_core.dna_content import DnaContentReadout
+    from deepcycle_core.phase_calls import PHASE_GROUPS
     from deepcycle_core.runs import load_profile as read_profile, run_dir
 
     prof = read_profile(args.profile)
@@ -54,17 +59,31 @@ def main(argv: list[str] | None = None) -> int:
                                          frame_every=design["cond_frame_every"])
             pops.append(cond.read_population(store, ckpt)[args.network])
         a, b = pops
-        res = field_permutation_test(a["clock"].to_numpy(), a["field"].to_numpy(), b["clock"].to_numpy(), b["field"].to_numpy())
+        r = cond.compare(a, b, DnaContentReadout(), n_boot_refit=args.bootstrap, seed=i)
+        res = r.test
+        excl = [bool(lo > 0 or hi < 0) for lo, hi in zip(r.delta_low, r.delta_high)]
         rows.append({"seeds": [args.first_seed + 2 * i, args.first_seed + 2 * i + 1], "U2": res.statistic,
-                     "p_fields": res.p_value, "p_naive": watson_u2_asymptotic_p(res.statistic), "cells": [len(a), len(b)]})
+                     "p_fields": res.p_value, "p_naive": watson_u2_asymptotic_p(res.statistic), "cells": [len(a), len(b)],
+                     "dna_change_pp": [round(100 * d, 2) for d in r.delta],
+                     "dna_ci_pp": [[round(100 * lo, 2), round(100 * hi, 2)] for lo, hi in zip(r.delta_low, r.delta_high)],
+                     "dna_ci_excludes_0": excl,
+                     "true_change_pp": [round(100 * d, 2) for d in r.true - r.control_true]})
         print(f"pair {i + 1}/{args.pairs}: U2 {res.statistic:.4f}, p(fields) {res.p_value:.3f}, "
-              f"p(cells) {rows[-1]['p_naive']:.4f}", flush=True)
+              f"p(cells) {rows[-1]['p_naive']:.4f}; DNA share change (pp) "
+              + ", ".join(f"{ph} {100 * d:+.1f}" for ph, d in zip(PHASE_GROUPS, r.delta))
+              + " (true " + ", ".join(f"{100 * d:+.1f}" for d in r.true - r.control_true) + ")", flush=True)
     rej_f = sum(r["p_fields"] <= args.alpha for r in rows)
     rej_n = sum(r["p_naive"] <= args.alpha for r in rows)
+    dna_excl = {ph: int(sum(r["dna_ci_excludes_0"][k] for r in rows)) for k, ph in enumerate(PHASE_GROUPS)}
+    dna_any = int(sum(any(r["dna_ci_excludes_0"]) for r in rows))
+    dna_abs = float(np.mean([max(abs(d) for d in r["dna_change_pp"]) for r in rows]))
+    dna_err = float(np.mean([max(abs(d - t) for d, t in zip(r["dna_change_pp"], r["true_change_pp"])) for r in rows]))
     out = {
         "pairs": args.pairs, "alpha": args.alpha, "network": args.network, "fields": design["cond_fields"],
         "design": design, "rejected_fields": int(rej_f), "rate_fields": rej_f / args.pairs,
         "rejected_naive": int(rej_n), "rate_naive": rej_n / args.pairs,
+        "dna_bootstrap": args.bootstrap, "dna_ci_excludes_0": dna_excl, "dna_ci_any_phase_excludes_0": dna_any,
+        "dna_mean_largest_change_pp": round(dna_abs, 2), "dna_mean_largest_change_error_pp": round(dna_err, 2),
         "wall_s": round(time.perf_counter() - t0, 1), "machine": platform.processor() or platform.machine(),
         "command": f"python benchmarks/conditions_null.py --profile {args.profile} --pairs {args.pairs} --network {args.network}",
         "rows": rows,
@@ -72,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"field-permutation test: {rej_f}/{args.pairs} rejections at {args.alpha} (rate {rej_f / args.pairs:.3f}); "
           f"cells as independent: {rej_n}/{args.pairs} (rate {rej_n / args.pairs:.3f}); {out['wall_s']} s")
+    print("DNA-content shares: 95 % interval of the change excludes 0 in "
+          + ", ".join(f"{ph} {n}/{args.pairs}" for ph, n in dna_excl.items())
+          + f"; any phase {dna_any}/{args.pairs}; mean largest |change| {dna_abs:.2f} pp, "
+          f"its mean largest error against the true change {dna_err:.2f} pp")
     return 0
 
 
