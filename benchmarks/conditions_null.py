@@ -8,7 +8,7 @@ DNA-content shares are checked the same way: how often does the 95 % bootstrap i
 change exclude zero between two controls? Writes ``benchmarks/conditions_null_results.json``, which
 the chapter shows.
 
-    python benchmarks/conditions_null.py --pairs 20        # ~10 min on 2 cores (default profile's network)
+    python benchmarks/conditions_null.py --pairs 20        # ~17 min on 2 cores (default profile's network)
 """
 
 from __future__ import annotations
