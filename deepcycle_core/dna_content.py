@@ -34,8 +34,6 @@ import pandas as pd
 from scipy import ndimage, optimize
 from scipy.special import ndtr
 
-from .fucci import PHASE_GROUPS
-
 __all__ = ["integrated_dna", "measure_dna", "DnaHistogramFit", "fit_dna_histogram", "DnaContentReadout"]
 
 _MIN_CELLS = 60  # fewer cells than this leave a 3-phase histogram undetermined
@@ -66,7 +64,8 @@ def integrated_dna(
     # the neighbours' glow that also spills into the disc, so the two cancel; an unbiased estimate
     # (the dark pixels' median, or the percentile lifted by its noise offset) measured less precisely
     # against the simulator's truth. The price: the percentile sits ~1.6 pixel-noise sd below the
-    # true background, which pulls the 4N/2N ratio a little below 2 on dim nuclei (see fit_dna_histogram's g2_ratio).
+    # true background, which pulls the 4N/2N ratio a little below 2 on dim nuclei (< 5 % in the
+    # unit test at Hoechst-like brightness).
     bg = np.percentile(raw.reshape(n, -1), 5, axis=1)
     yy, xx = np.mgrid[:h, :w]
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0  # detection centres the crop on the nucleus
@@ -172,8 +171,8 @@ def fit_dna_histogram(log2_dna: np.ndarray, *, g2_ratio: float = 2.0, outliers: 
     4N peak on populations whose S is even, and helped little where it is not). The two peaks have
     their own widths in log units (within a factor 1.5 of each other): additive noise (photons,
     background, a neighbour's glow) widens the dimmer 2N peak more. ``outliers`` adds a flat
-    component (debris, clumps, mis-centred crops) of at most 20 %. ``start`` (a fit of similar data, as in a bootstrap) replaces
-    the many starting points by one. The likelihood is binned at ``bin_width`` log2 (far below the
+    component (debris, clumps, mis-centred crops) of at most 20 %. ``start`` (a fit of similar data,
+    as in a bootstrap) replaces the many starting points by one. The likelihood is binned at ``bin_width`` log2 (far below the
     peaks' width), so a fit costs the same for a thousand cells or millions.
     """
     x = np.asarray(log2_dna, dtype=float)
@@ -277,7 +276,8 @@ class DnaContentReadout:
         if not big:
             raise ValueError(f"no imaging group ({', '.join(self.by)}) has {_MIN_CELLS} cells; use by=() to pool them")
         for ix in big:
-            offsets[ix] = fit_dna_histogram(x[ix], g2_ratio=self.g2_ratio, outliers=False, separate_widths=False).g1_log2
+            offsets[ix] = fit_dna_histogram(x[ix], g2_ratio=self.g2_ratio, outliers=False,
+                                            separate_widths=False).g1_log2  # only the 2N peak's place
         ref = float(np.median([offsets[ix[0]] for ix in big]))
         for ix in groups.values():
             if len(ix) < _MIN_CELLS:  # too few cells to place a peak: left where they are
@@ -291,7 +291,7 @@ class DnaContentReadout:
         return fit.posterior(aligned)
 
     def shares(self, table: pd.DataFrame) -> np.ndarray:
-        """The population's share of each phase, in :data:`PHASE_GROUPS` order."""
+        """The population's share of each phase, in :data:`deepcycle_core.fucci.PHASE_GROUPS` order."""
         if len(table) == 0:
             raise ValueError("no cells to read phase shares from")
         return self.probabilities(table).mean(axis=0)
