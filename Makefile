@@ -44,7 +44,7 @@ html: $(STAMP)
 	@echo "open _build/html/index.html"
 
 # The reference networks the default chapters install (data/reference/: weights + card.json). Trains the
-# recipe in deepcycle_core.reference on the default profile's movie (simulated first if missing);
+# recipe in deepcycle_core.net.reference on the default profile's movie (simulated first if missing);
 # about 40 min on 2 cores with AVX2 (fp32). Commit data/reference/ afterwards.
 model: $(STAMP)
 	$(BIN)/deepcycle run --profile default --chapters 01_data
@@ -65,7 +65,7 @@ chromium:
 
 # The chapters in _toc.yml order, as nbval must execute them (each reads what the previous ones wrote).
 # A toc entry without its file fails here rather than silently skipping the notebooks.
-LIST_CHAPTERS = $(BIN)/python -c "from deepcycle_core.pipeline import toc_chapters; import pathlib; r = pathlib.Path.cwd(); print(' '.join(p.relative_to(r).as_posix() for p in toc_chapters(r)))"
+LIST_CHAPTERS = $(BIN)/python -c "from deepcycle_core.book.profiles import toc_chapters; import pathlib; r = pathlib.Path.cwd(); print(' '.join(p.relative_to(r).as_posix() for p in toc_chapters(r)))"
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: $(STAMP) chromium

@@ -5,7 +5,7 @@
 Runs the describe stage (which keeps descriptors that are still current) and the validation stage on
 ``data/runs/<profile>/`` -- which must hold the outputs of the chapters 01-04 -- and prints the table (one row a method), every target
 as PASS/MISS with its gap, and each baseline's circular MAE as a ratio to the network's measured in the
-same run. Nothing here is fitted on held-out cells; see deepcycle_core.validate and deepcycle_core.describe.
+same run. Nothing here is fitted on held-out cells; see deepcycle_core.validation.validate and deepcycle_core.validation.describe.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import sys
 
 import numpy as np
 
-from deepcycle_core import scoring as s
-from deepcycle_core import validate as v
-from deepcycle_core.describe import run_describe
-from deepcycle_core.runs import load_profile, run_dir
+from deepcycle_core.validation import scoring as s
+from deepcycle_core.validation import validate as v
+from deepcycle_core.validation.describe import run_describe
+from deepcycle_core.book.profiles import load_profile
+from deepcycle_core.data.runs import run_dir
 
 __all__ = ["main"]
 

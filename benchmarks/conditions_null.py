@@ -34,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).with_name("conditions_null_results.json")))
     args = ap.parse_args(argv)
 
-    from deepcycle_core import conditions as cond
-    from deepcycle_core.circular_tests import watson_u2_asymptotic_p
-    from deepcycle_core.dna_content import DnaContentReadout
-    from deepcycle_core.phase_calls import PHASE_GROUPS
-    from deepcycle_core.runs import load_profile as read_profile, run_dir
+    from deepcycle_core.conditions import analysis as cond
+    from deepcycle_core.conditions.circular_tests import watson_u2_asymptotic_p
+    from deepcycle_core.conditions.dna_content import DnaContentReadout
+    from deepcycle_core.conditions.phase_calls import PHASE_GROUPS
+    from deepcycle_core.book.profiles import load_profile as read_profile
+    from deepcycle_core.data.runs import run_dir
 
     prof = read_profile(args.profile)
     run = run_dir(args.profile)

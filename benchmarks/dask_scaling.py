@@ -5,11 +5,11 @@ configuration gets its own ``LocalCluster`` (processes, 1 thread each: Dask's na
 ``OMP_NUM_THREADS=1``, so torch runs one thread a worker -- the worker count is the only
 parallelism) and is driven through the same calls a real cluster would get:
 
-* **embed** -- ``deepcycle_core.embed.embed(store, checkpoint, out, scheduler=client)``: the workers
+* **embed** -- ``deepcycle_core.net.embed.embed(store, checkpoint, out, scheduler=client)``: the workers
   open the Zarr store and the checkpoint themselves (tasks carry paths and cell ranges, ~24 bytes a
   cell come back). Timed twice: *cold* (each worker loads the network and opens the store) and
   *warm* (the per-process cache is hot: the steady-state rate a long run sees);
-* **draw** -- ``deepcycle_core.cluster_draw.ring_aggregate_on_cluster``: Datashader over a Dask
+* **draw** -- ``deepcycle_core.plots.cluster_draw.ring_aggregate_on_cluster``: Datashader over a Dask
   DataFrame that the workers read, a row group a task, from a Parquet table of ``--points`` cells
   (x, y, FUCCI ratio) in 16 files; only the 600 x 600 image comes back.
 
@@ -56,7 +56,7 @@ def _points_table(path: Path, n: int, parts: int, seed: int = 0) -> Path:
 
 def _draw(client, table: Path) -> tuple[float, float]:
     """Seconds to aggregate the table on the cluster (mean FUCCI ratio per pixel), and the mean of the image."""
-    from deepcycle_core.cluster_draw import ring_aggregate_on_cluster
+    from deepcycle_core.plots.cluster_draw import ring_aggregate_on_cluster
 
     t = time.perf_counter()
     image, _ = ring_aggregate_on_cluster(table, "ratio", x="x", y="y", width=600, height=600,
@@ -68,7 +68,7 @@ def run(workers: int, store: Path, ckpt: Path, table: Path, tmp: Path, batch_siz
     import torch  # noqa: F401  (imported here so the workers' thread setting below can be checked)
     from dask.distributed import Client, LocalCluster
 
-    from deepcycle_core import embed as E
+    from deepcycle_core.net import embed as E
 
     t = time.perf_counter()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the figures to this JSON file")
     args = ap.parse_args(argv)
 
-    from deepcycle_core.runs import repo_root
-    from deepcycle_core.store import open_store
+    from deepcycle_core.data.runs import repo_root
+    from deepcycle_core.data.store import open_store
 
     root = repo_root(Path(__file__).parent)
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))

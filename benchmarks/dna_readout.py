@@ -1,6 +1,6 @@
 """The DNA-content read-out on movies it was not developed on: other microscopes, other reporters.
 
-Why: chapter 07's DNA-content shares (``deepcycle_core.dna_content``) were developed on populations
+Why: chapter 07's DNA-content shares (``deepcycle_core.conditions.dna_content``) were developed on populations
 filmed with the ``default`` virtual microscope. This script films the same conditions through the
 other presets -- ``hard`` (a dimmer, twice as variable stain that bleaches faster, noisier camera,
 crowded fields) and ``overlap`` (other FUCCI dynamics; the DNA read-out should not care) -- on fresh
@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).with_name("dna_readout_results.json")))
     args = ap.parse_args(argv)
 
-    from deepcycle_core.conditions import true_shares
-    from deepcycle_core.dna_content import DnaContentReadout, measure_dna
-    from deepcycle_core.phase_calls import PHASE_GROUPS
-    from deepcycle_core.runs import load_profile, run_dir
-    from deepcycle_core.simulate import simulate
-    from deepcycle_core.store import open_store
+    from deepcycle_core.conditions.analysis import true_shares
+    from deepcycle_core.conditions.dna_content import DnaContentReadout, measure_dna
+    from deepcycle_core.conditions.phase_calls import PHASE_GROUPS
+    from deepcycle_core.book.profiles import load_profile
+    from deepcycle_core.data.runs import run_dir
+    from deepcycle_core.sim.simulate import simulate
+    from deepcycle_core.data.store import open_store
 
     prof = load_profile(args.profile)
     design = {k: prof[k] for k in ("cond_cells", "cond_fields", "cond_hours", "cond_frame_every")}

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     import holoviews as hv
     import matplotlib.pyplot as plt
 
-    from deepcycle_core import plots
+    from deepcycle_core.plots import views as plots
 
     hv.extension("bokeh")
     t = np.linspace(0, 2 * np.pi, 512, endpoint=False)

@@ -1,6 +1,6 @@
 """Embedding throughput (cells/s) of the default model: fp32 against bf16, tuned against plain, and the loader's share.
 
-Measured in one process on the same cells (``deepcycle_core.embed.throughput``):
+Measured in one process on the same cells (``deepcycle_core.net.embed.throughput``):
 
 * loader alone -- read Zarr chunks + per-frame normalisation -- and its share of the time a cell takes
   when reading and the model run one after the other;
@@ -45,7 +45,7 @@ import pandas as pd
 
 def synthetic_store(path: Path, n: int, seed: int = 0) -> Path:
     """n random 2-channel crops in a valid store (the loader cost is the same as for real crops)."""
-    from deepcycle_core.store import StoreWriter
+    from deepcycle_core.data.store import StoreWriter
 
     rng = np.random.default_rng(seed)
     frames = pd.DataFrame({"field": 0, "frame": np.arange(10), "hoechst_median": 200.0, "hoechst_std": 50.0,
@@ -72,8 +72,8 @@ def default_checkpoint(path: Path) -> Path:
     """The default preset's network with random weights, saved in the training checkpoint format."""
     import torch
 
-    from deepcycle_core.checkpoint import save_checkpoint
-    from deepcycle_core.model import build_model
+    from deepcycle_core.net.checkpoint import save_checkpoint
+    from deepcycle_core.net.model import build_model
 
     torch.manual_seed(0)
     net = build_model("default", in_channels=2, pretrained=None).eval()
@@ -97,7 +97,7 @@ def has_amx() -> bool:
 
 def model_rate(ctx, x: np.ndarray, batch_size: int, precision: str, channels_last: bool) -> float:
     """Cells/s of the model alone on ``x`` (in memory), after a small warm-up batch."""
-    from deepcycle_core import embed as E
+    from deepcycle_core.net import embed as E
 
     model = E._prepare_model(ctx, channels_last)
     E.run_model(model, x[: min(len(x), 16)], batch_size=batch_size, precision=precision, features=False,
@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from deepcycle_core import embed as E
-    from deepcycle_core.runs import repo_root
-    from deepcycle_core.store import open_store
+    from deepcycle_core.net import embed as E
+    from deepcycle_core.data.runs import repo_root
+    from deepcycle_core.data.store import open_store
 
     root = repo_root(Path(__file__).parent)
     tmp = Path(tempfile.mkdtemp(prefix="bench-embed-"))

@@ -30,7 +30,7 @@ def make_movie(folder: Path, frames: int, side: int = 1024) -> Path:
     """A simulator movie of ``side`` x ``side`` frames: enough founders at the preset's spacing to fill it."""
     import math
 
-    from deepcycle_core.simulate import movie_dir, resolve_params, simulate
+    from deepcycle_core.sim.simulate import movie_dir, resolve_params, simulate
 
     cells = math.floor((side / resolve_params("default").spacing_px) ** 2)
     store = simulate(folder / "store", cells=cells, hours=frames / 6.0, seed=0, movie=True, progress=False, workers=2)
@@ -42,8 +42,8 @@ def child(mode: str, movie: str, out: str, n_frames: int) -> None:
 
     import tifffile
 
-    import deepcycle_core.ingest as ing
-    from deepcycle_core import movie_io
+    import deepcycle_core.movies.ingest as ing
+    from deepcycle_core.movies import readers as movie_io
 
     # warm up on two frames first, so that imports (laptrack, sklearn, pyarrow, codecs) are neither
     # timed nor counted in the traced peak: what remains is the data the pipeline holds

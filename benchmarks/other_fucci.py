@@ -5,7 +5,7 @@
 The simulator's ``overlap`` preset has the classic FUCCI dynamic (Cdt1 and Geminin overlap for hours, no
 low/low gap at G1/S); the default movie has a low/low stretch. Nothing downstream may assume either. This
 script simulates the ``overlap`` movie with the default profile's size and seed, trains the two-channel
-network on it by the reference recipe (``deepcycle_core.reference.RECIPE``; the FUCCI classes of this
+network on it by the reference recipe (``deepcycle_core.net.reference.RECIPE``; the FUCCI classes of this
 movie feed the auxiliary class loss, the cycle head's targets come from its tracks), embeds, fits the
 ring, and validates the clock head, the paper's ring and the nuclear-area baseline on its held-out
 full-cycle tracks. It prints each row's movie verdict and its circular MAE as a ratio to the same row
@@ -23,14 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from deepcycle_core.describe import run_describe
-from deepcycle_core.embed import embed
-from deepcycle_core.reference import RECIPE
-from deepcycle_core.runs import RunDir, load_profile, repo_root
-from deepcycle_core.simulate import simulate
-from deepcycle_core.train import train
-from deepcycle_core.trajectory import run_trajectory
-from deepcycle_core.validate import run_validation
+from deepcycle_core.validation.describe import run_describe
+from deepcycle_core.net.embed import embed
+from deepcycle_core.net.reference import RECIPE
+from deepcycle_core.book.profiles import load_profile
+from deepcycle_core.data.runs import RunDir, repo_root
+from deepcycle_core.sim.simulate import simulate
+from deepcycle_core.net.train import train
+from deepcycle_core.clock.trajectory import run_trajectory
+from deepcycle_core.validation.validate import run_validation
 
 __all__ = ["main"]
 

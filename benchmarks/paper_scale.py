@@ -11,7 +11,7 @@ scales, so the work per cell is the same. At a reduced scale the script also PRO
 2.6 M crops (time per crop x 2.6 M per stage); memory does not scale with N when streaming, which the
 per-stage peaks at two scales show (run it twice).
 
-Stages: ``simulate`` (deepcycle_core.simulate, 2 render workers), ``embed`` (the default model:
+Stages: ``simulate`` (deepcycle_core.sim.simulate, 2 render workers), ``embed`` (the default model:
 ResNet18 cut after stage 3; the reference network ``data/reference/both.pt``, else the run's
 ``data/runs/default/train/best.pt``, else the same network with random weights -- speed does not
 depend on weights), ``draw`` (fit the ring on at
@@ -46,7 +46,8 @@ PAPER_CROPS = 2.6e6
 
 
 def _profile() -> dict:
-    from deepcycle_core.runs import load_profile, repo_root
+    from deepcycle_core.book.profiles import load_profile
+    from deepcycle_core.data.runs import repo_root
 
     return load_profile("paper", repo_root(Path(__file__).parent))
 
@@ -56,7 +57,7 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     res: dict = {}
     if stage == "simulate":
-        from deepcycle_core.simulate import simulate
+        from deepcycle_core.sim.simulate import simulate
 
         prof = _profile()
         fields = max(1, round(int(prof["sim_fields"]) * scale))
@@ -64,12 +65,12 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
         simulate(out / "store", cells=cells, fields=fields, hours=float(prof["sim_hours"]), seed=0,
                  difficulty=str(prof.get("sim_difficulty", "default")), progress=False, workers=workers,
                  overwrite=True)
-        from deepcycle_core.store import open_store
+        from deepcycle_core.data.store import open_store
 
         res.update(cells=open_store(out / "store").n_cells, founders=cells, fields=fields)
     elif stage == "embed":
-        from deepcycle_core import embed as E
-        from deepcycle_core.runs import repo_root
+        from deepcycle_core.net import embed as E
+        from deepcycle_core.data.runs import repo_root
 
         root = repo_root(Path(__file__).parent)
         ckpt = root / "data" / "reference" / "both.pt"  # the reference network the book reads with
@@ -91,9 +92,9 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
         import pandas as pd
 
         matplotlib.use("Agg")
-        from deepcycle_core import plots
-        from deepcycle_core.store import open_store
-        from deepcycle_core.trajectory import run_trajectory
+        from deepcycle_core.plots import views as plots
+        from deepcycle_core.data.store import open_store
+        from deepcycle_core.clock.trajectory import run_trajectory
 
         t = time.perf_counter()
         try:
@@ -101,7 +102,7 @@ def _stage(stage: str, out: Path, scale: float, workers: int) -> dict:
             curve = ring.to_dict()
             res["ring"] = "fitted"
         except ValueError as exc:  # an untrained (random-weight) model orders nothing: draw its PCA plane
-            from deepcycle_core.embed import read_descriptors
+            from deepcycle_core.net.embed import read_descriptors
 
             d = read_descriptors(out / "embed")
             X = d[["d0", "d1", "d2", "d3"]].to_numpy(dtype="float64")
@@ -168,7 +169,7 @@ def _machine() -> dict:
     flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
     mem = next((int(ln.split()[1]) * 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
                 if ln.startswith("MemTotal")), None) if Path("/proc/meminfo").is_file() else None
-    from deepcycle_core.embed import native_bf16
+    from deepcycle_core.net.embed import native_bf16
 
     return {"cpu_model": model, "cores": os.cpu_count(), "memory_bytes": mem, "avx2": "avx2" in flags,
             "avx512": "avx512f" in flags, "amx": "amx_tile" in flags, "native_bf16": native_bf16()}

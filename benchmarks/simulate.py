@@ -44,13 +44,13 @@ def _child(mode: str, fields: int, cells_per_field: int, hours: float, workers: 
            out: str) -> None:
     import numpy as np
 
-    from deepcycle_core import simulate as sim
+    from deepcycle_core.sim import simulate as sim
 
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "stream":
         sim.simulate(out, cells=cells_per_field * fields, fields=fields, hours=hours, seed=0,
                      difficulty=difficulty, progress=False, workers=workers)
-        from deepcycle_core.store import open_store
+        from deepcycle_core.data.store import open_store
 
         n = open_store(out).n_cells
     else:  # baseline: same population and rendering, every crop held in memory, one write at the end
@@ -91,7 +91,7 @@ def _run(mode: str, fields: int, workers: int, args: argparse.Namespace, tmp: st
 
 def _paper_settings() -> tuple[int, str]:
     """Founders per field and difficulty of the paper profile (book/params/paper.yaml)."""
-    from deepcycle_core.runs import load_profile
+    from deepcycle_core.book.profiles import load_profile
 
     p = load_profile("paper")
     return int(p["sim_cells"]) // int(p["sim_fields"]), str(p["sim_difficulty"])

@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from deepcycle_core import dataset as D
-from deepcycle_core.model import build_model, get_preset, use_bf16
-from deepcycle_core.store import StoreWriter, open_store
+from deepcycle_core.net import dataset as D
+from deepcycle_core.net.model import build_model, get_preset, use_bf16
+from deepcycle_core.data.store import StoreWriter, open_store
 
 
 def synthetic_store(path: Path, n: int = 8192, chunk: int = 2048) -> Path:

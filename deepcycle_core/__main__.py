@@ -12,8 +12,9 @@ import sys
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-#: Modules that contribute sub-commands, in pipeline order.
-COMMAND_MODULES = ("simulate", "ingest", "train", "reference", "embed", "trajectory", "describe", "validate", "pipeline")
+#: Modules that contribute sub-commands, in pipeline order (each module's ``register_cli`` names its command).
+COMMAND_MODULES = ("sim.simulate", "movies.ingest", "net.train", "net.reference", "net.embed", "clock.trajectory",
+                   "validation.describe", "validation.validate", "book.pipeline")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,9 +13,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from deepcycle_core import fingerprint
-from deepcycle_core.runs import RunDir
-from deepcycle_core.store import CellStore, StoreWriter, open_store
+from deepcycle_core.data import fingerprint
+from deepcycle_core.data.runs import RunDir
+from deepcycle_core.data.store import CellStore, StoreWriter, open_store
 
 __all__ = [
     "CYCLE_FRAMES",
@@ -261,9 +261,9 @@ def write_embed_store(path: Path, channels, n: int = EMBED_N_CELLS, seed: int = 
 
 def write_embed_checkpoint(path: Path, mode: str = "both") -> Path:
     """A tiny untrained network saved in the checkpoint format training writes."""
-    from deepcycle_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
-    from deepcycle_core.model import DeepCycleNet
-    from deepcycle_core.normalise import MODES
+    from deepcycle_core.net.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    from deepcycle_core.net.model import DeepCycleNet
+    from deepcycle_core.net.normalise import MODES
 
     import torch
 

@@ -16,10 +16,10 @@ from tempfile import TemporaryDirectory
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "data"))
 from test_store import META, _label_like_simulate, make_frames, make_rows  # noqa: E402
 
-from deepcycle_core import store as st  # noqa: E402
+from deepcycle_core.data import store as st  # noqa: E402
 
 BATCH, EXTRA_COLUMNS = 200, 120
 

@@ -28,13 +28,13 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_importing_embed_pulls_in_neither_training_nor_torch():
-    mods = _modules_after("import deepcycle_core.embed")
-    assert "deepcycle_core.train" not in mods
-    assert "deepcycle_core.dataset" not in mods
+    mods = _modules_after("import deepcycle_core.net.embed")
+    assert "deepcycle_core.net.train" not in mods
+    assert "deepcycle_core.net.dataset" not in mods
     assert "torch.optim" not in mods and "torch" not in mods  # torch waits until a network is loaded
 
 
-@pytest.mark.parametrize("module", ["deepcycle_core.normalise", "deepcycle_core.split"])
+@pytest.mark.parametrize("module", ["deepcycle_core.net.normalise", "deepcycle_core.data.split"])
 def test_data_contracts_are_torch_free(module):
     mods = _modules_after(f"import {module}")
     assert "torch" not in mods, f"{module} imports torch"
@@ -46,18 +46,19 @@ def test_embedding_a_store_never_imports_training(tmp_path):
     store = _write_store(tmp_path / "store", [("hoechst", "nuclear"), ("brightfield", "brightfield")], n=70)
     ckpt = _write_checkpoint(tmp_path / "best.pt")
     mods = _modules_after(
-        "from deepcycle_core import embed as E\n"
+        "from deepcycle_core.net import embed as E\n"
         f"E.embed({str(store)!r}, {str(ckpt)!r}, {str(tmp_path / 'out')!r}, precision='fp32', h5ad=False,"
         " progress=False, batch_size=32)"
     )
     assert (tmp_path / "out" / "descriptors.parquet").is_file()
-    assert {"deepcycle_core.checkpoint", "deepcycle_core.normalise", "deepcycle_core.model"} <= mods
-    assert "deepcycle_core.train" not in mods
-    assert "deepcycle_core.dataset" not in mods
+    assert {"deepcycle_core.net.checkpoint", "deepcycle_core.net.normalise", "deepcycle_core.net.model"} <= mods
+    assert "deepcycle_core.net.train" not in mods
+    assert "deepcycle_core.net.dataset" not in mods
 
 
 def test_train_uses_the_one_checkpoint_loader():
     """Training reloads its best checkpoint with the checkpoint module's loader, not a second one."""
-    from deepcycle_core import checkpoint, train
+    from deepcycle_core.net import checkpoint
+    from deepcycle_core.net import train
 
     assert train.load_model is checkpoint.load_model

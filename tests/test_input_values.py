@@ -18,8 +18,8 @@ import tifffile
 sys.path.insert(0, str(Path(__file__).parent))
 from ingest_synth import CHANNELS, synthetic_movie  # noqa: E402
 
-from deepcycle_core.ingest import ingest  # noqa: E402
-from deepcycle_core.movie_io import MovieError, open_movie, read_trackmate_spots  # noqa: E402
+from deepcycle_core.movies.ingest import ingest  # noqa: E402
+from deepcycle_core.movies.readers import MovieError, open_movie, read_trackmate_spots  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "deepcycle_tiny"
 BAD = [0, 0.0, -1.5, math.nan, math.inf, -math.inf]
@@ -84,7 +84,7 @@ def test_movie_pixel_size_must_be_positive(value: float) -> None:
 @pytest.mark.parametrize("value", [0, -3, 2.5, math.nan, math.inf])
 @pytest.mark.parametrize("name", ["samples_per_epoch", "threads", "checkpoint_every"])
 def test_train_counts_must_be_whole_and_positive(tmp_path: Path, name: str, value: float) -> None:
-    from deepcycle_core.train import train
+    from deepcycle_core.net.train import train
 
     # checked before the store is even looked for: nothing is read or written
     with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1"):
@@ -94,7 +94,7 @@ def test_train_counts_must_be_whole_and_positive(tmp_path: Path, name: str, valu
 
 @pytest.mark.parametrize("kw", [{"hours": 0}, {"hours": -2.0}, {"hours": math.nan}, {"hours": math.inf}, {"workers": 0}])
 def test_simulate_refuses_zero_and_non_finite(tmp_path: Path, kw: dict) -> None:
-    from deepcycle_core.simulate import simulate
+    from deepcycle_core.sim.simulate import simulate
 
     name = next(iter(kw))
     with pytest.raises(ValueError, match=f"{name} must be"):

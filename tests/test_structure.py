@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from deepcycle_core.fucci import CLASS_NAMES, PHASES
-from deepcycle_core.runs import RunDir
+from deepcycle_core.data.fucci import CLASS_NAMES, PHASES
+from deepcycle_core.data.runs import RunDir
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepcycle_core"
-MODULES = sorted(PACKAGE.glob("*.py"))
+#: Every implementation module of every wing (the wings' lazy faces are checked in test_architecture.py).
+MODULES = sorted(p for p in PACKAGE.glob("*/*.py") if p.name != "__init__.py")
 
 #: Every file name of a run folder (``RunDir.*_NAME``): runs.py is their one home.
 RUN_FILE_NAMES = {v for k, v in vars(RunDir).items() if k.endswith("_NAME") and isinstance(v, str)}
@@ -69,22 +70,23 @@ def _dotted(node: ast.AST) -> str:
 
 def test_the_package_is_found():
     names = {p.name for p in MODULES}
-    assert {"atomic.py", "fucci.py", "runs.py", "trajectory.py"} <= names
+    assert {"atomic.py", "fucci.py", "runs.py", "growth.py", "trajectory.py"} <= names
+    assert len(names) == len(MODULES), "two wings hold modules of the same name: the rules below key on file names"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_fucci_classes_and_phases_are_defined_only_in_fucci(path):
     """No module but fucci.py defines a table of the FUCCI class names or of the phase names."""
     if path.name == "fucci.py":
         return
     for line, words in _module_containers(_tree(path)):
         assert "low/low" not in words and not set(CLASS_NAMES) <= words, (
-            f"{path.name}:{line} defines the FUCCI class names; import them from deepcycle_core.fucci")
+            f"{path.name}:{line} defines the FUCCI class names; import them from deepcycle_core.data.fucci")
         assert len(words & set(PHASES)) < 2, (
-            f"{path.name}:{line} defines phase names; import PHASES from deepcycle_core.fucci")
+            f"{path.name}:{line} defines phase names; import PHASES from deepcycle_core.data.fucci")
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_run_folder_file_names_are_spelled_only_in_runs(path):
     """No module but runs.py spells a run folder's file name; the others use RunDir and its *_NAME."""
     if path.name == "runs.py":
@@ -93,7 +95,7 @@ def test_run_folder_file_names_are_spelled_only_in_runs(path):
     assert not bad, f"run-folder file names spelled outside runs.py (use RunDir): {bad}"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_atomic_writes_go_through_the_atomic_module(path):
     """os.replace (and os.rename, for the store's folder) only where allowed; no hand-made temporary names."""
     tree = _tree(path)
@@ -102,17 +104,17 @@ def test_atomic_writes_go_through_the_atomic_module(path):
             name = _dotted(node.func)
             if name in RENAMES_ALLOWED:
                 assert path.name in RENAMES_ALLOWED[name], (
-                    f"{path.name}:{node.lineno} calls {name}; write through deepcycle_core.atomic")
+                    f"{path.name}:{node.lineno} calls {name}; write through deepcycle_core.data.atomic")
         if isinstance(node, ast.ImportFrom) and node.module in ("os", "shutil"):
             assert not {a.name for a in node.names} & {"replace", "rename", "move"}, f"{path.name}:{node.lineno}"
     if path.name != "atomic.py":
         bad = [f"{path.name}:{n.lineno} {n.value!r}" for n in _strings(tree) if ".tmp" in n.value]
-        assert not bad, f"hand-made temporary names (use deepcycle_core.atomic.temporary_name): {bad}"
+        assert not bad, f"hand-made temporary names (use deepcycle_core.data.atomic.temporary_name): {bad}"
 
 
 def test_the_atomic_module_needs_only_the_standard_library():
     """Every stage uses it, the torch-free ones included."""
-    for node in ast.walk(_tree(PACKAGE / "atomic.py")):
+    for node in ast.walk(_tree(PACKAGE / "data" / "atomic.py")):
         if isinstance(node, ast.Import):
             roots = {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -124,19 +126,19 @@ def test_the_atomic_module_needs_only_the_standard_library():
 
 #: Where each formula may be called. The simulator samples its founders' ages from the steady-state
 #: age density itself: that is the simulated world's truth, which must not move with the ERA read-out
-#: (trajectory.era_age_fraction) that the validation judges against it. The DNA-content read-out works
+#: (growth.era_age_fraction) that the validation judges against it. The DNA-content read-out works
 #: in log2 stain units (2N -> 4N is one unit), which is no age formula.
-FORMULA_HOMES = {"log2": {"trajectory.py", "simulate.py", "dna_content.py"}, "polyfit": {"trajectory.py"}}
+FORMULA_HOMES = {"log2": {"growth.py", "simulate.py", "dna_content.py"}, "polyfit": {"growth.py"}}
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_the_era_and_doubling_time_formulas_have_one_home(path):
     for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Call):
             name = _dotted(node.func).rsplit(".", 1)[-1]
             if name in FORMULA_HOMES:
                 assert path.name in FORMULA_HOMES[name], (
-                    f"{path.name}:{node.lineno} calls {name}: use trajectory.era_age_fraction / growth_fit / "
+                    f"{path.name}:{node.lineno} calls {name}: use data.growth.era_age_fraction / growth_fit / "
                     "doubling_time_from_counts")
 
 
@@ -162,7 +164,7 @@ def _all_of(tree: ast.Module) -> list[str] | None:
     return None
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_module_says_what_it_exports(path):
     """``__all__`` exists, names only what the module has, and lists every public name it defines."""
     tree = _tree(path)

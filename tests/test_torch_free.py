@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Modules that must import without torch.
 TORCH_FREE = (
-    "deepcycle_core.validate",
-    "deepcycle_core.scoring",
-    "deepcycle_core.trajectory",
-    "deepcycle_core.metrics",
-    "deepcycle_core.baselines",
-    "deepcycle_core.describe",
+    "deepcycle_core.validation.validate",
+    "deepcycle_core.validation.scoring",
+    "deepcycle_core.clock.trajectory",
+    "deepcycle_core.clock.metrics",
+    "deepcycle_core.validation.baselines",
+    "deepcycle_core.validation.describe",
 )
 
 
@@ -46,7 +46,7 @@ def test_the_validate_cli_registers_without_torch():
     """Building ``deepcycle validate`` and ``deepcycle describe`` imports no network code either."""
     mods = _modules_after(
         "import argparse\n"
-        "from deepcycle_core import validate\n"
+        "from deepcycle_core.validation import validate\n"
         "sub = argparse.ArgumentParser().add_subparsers()\n"
         "validate.register_cli(sub)\n"
         "assert {'validate', 'describe'} <= set(sub.choices)\n"

@@ -1,0 +1,22 @@
+"""The network: input normalisation, model, checkpoints, cycle-head targets, dataset, training, reference networks, embedding.
+
+The public names below are loaded on first use (PEP 562 via ``lazy_loader``): importing this wing
+imports none of its modules, so nothing heavy (torch, Datashader) is loaded before a name is used.
+A name that is also a module's name is reached through its module.
+"""
+
+import lazy_loader as _lazy
+
+#: Each module of the wing and the public names it defines and hands on.
+_PUBLIC = {
+    "checkpoint": ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_model", "save_checkpoint"],
+    "cycle_targets": ["CYCLE_COLUMNS", "SOURCES", "CycleTargets", "as_unit_vectors", "doubling_time_of_store_cells"],
+    "embed": ["DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "descriptor_table", "embed_range", "load_inputs", "native_bf16", "read_descriptors", "resolve_inputs", "resolve_precision", "run_model", "throughput", "write_h5ad"],
+    "model": ["BACKBONES", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "build_model", "descriptor_from_logits", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained", "use_bf16"],
+    "normalise": ["MODES", "NORMALISATION", "frame_norm", "mode_channels", "normalise_crops"],
+    "reference": ["CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card", "reference_dir", "train_reference"],
+    "train": ["KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],
+    "dataset": ["CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample"],
+}
+
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=sorted(_PUBLIC), submod_attrs=_PUBLIC)

@@ -1,0 +1,637 @@
+"""Training the DeepCycle network on the 4-class FUCCI proxy task, resumably, on CPU, GPU or DDP.
+
+The classes are only a proxy: a network that must tell the four FUCCI states apart from Hoechst and
+brightfield alone is pushed to encode the continuous morphology of the cycle, and its 4 outputs
+(``log(softmax + 1e-7)``) become the descriptor the later chapters turn into a ring.
+
+Repeatability is designed in: every random choice (initial weights, the cells of an epoch, their
+order, the augmentation of every batch) is a function of ``(seed, epoch, batch)``, and a checkpoint
+holds model, optimizer, scheduler, running epoch sums, history and RNG states, so ``resume=True``
+continues an interrupted run to the same weights as an uninterrupted one. The checkpoint format
+(atomic writes, ``weights_only=True`` reads) is :mod:`deepcycle_core.net.checkpoint`, shared with inference.
+
+Outputs (``out_dir``): ``last.pt`` (every epoch, and every ``checkpoint_every`` batches), ``best.pt``
+(best validation accuracy), ``history.csv``, ``split.parquet``, ``summary.json``, and ``stamp.json``
+recording the store that ``split.parquet`` and ``best.pt`` were made from, which the later stages
+check (see :mod:`deepcycle_core.data.fingerprint`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import dataset as D
+from ..data import fingerprint as fp
+from ..data.atomic import write_csv_atomic, write_json_atomic
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import load_model
+from .cycle_targets import as_unit_vectors, cycle_targets, doubling_time_of_store_cells
+from ..data.fucci import CLASS_NAMES  # the class names live with the gating rule
+from .model import PRESETS, Preset, build_model, get_preset, use_bf16
+from .normalise import NORMALISATION
+from ..data.runs import RunDir, resolve_run
+from ..data.store import CellStore, open_store
+
+__all__ = [
+    "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
+]
+
+#: Test hook: SIGKILL this process after this many optimizer steps (simulates a crash mid-epoch).
+KILL_ENV = "DEEPCYCLE_TRAIN_KILL_AFTER_STEPS"
+
+
+# ----------------------------------------------------------------------------------------------
+# resumable state
+# ----------------------------------------------------------------------------------------------
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": list(random.getstate()[1]),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    random.setstate((3, tuple(state["python"]), None))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter and buffer (bit-exact comparison of two models)."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# devices and processes
+# ----------------------------------------------------------------------------------------------
+def _setup(device: str) -> tuple[torch.device, int, int, bool]:
+    """(device, rank, world, created_group). DDP when WORLD_SIZE > 1 (as set by torchrun)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda":
+        device = f"cuda:{local}"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' requested but no CUDA device is available")
+        torch.cuda.set_device(dev)
+    created = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        created = True
+    rank = dist.get_rank() if world > 1 else 0
+    return dev, rank, world, created
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------
+def _autocast(dev: torch.device, enabled: bool):
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: D.TrainingData, idx: np.ndarray, dev: torch.device, preset: Preset, batch_size: int = 256,
+    bf16: bool = False, cycle: "CycleLabels | None" = None,
+) -> dict[str, Any]:
+    """Loss, accuracy, per-class recall and confusion matrices on the cells ``idx`` (no augmentation);
+    with ``cycle`` also the cycle head's loss and circular error (hours) on the cells that have a target."""
+    model.eval()
+    ys, preds, loss_sum = [], [], 0.0
+    cyc_err, cyc_loss = [], 0.0
+    mf = torch.channels_last if preset.channels_last else torch.contiguous_format
+    for x, y, cid in data.batches(np.sort(idx), batch_size):
+        x = x.to(dev, memory_format=mf)
+        y = y.to(dev)
+        with _autocast(dev, bf16):
+            logits, cyc = model.heads(x)
+        logits = logits.float()
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        ys.append(y.cpu().numpy())
+        preds.append(logits.argmax(1).cpu().numpy())
+        if cycle is not None and cyc is not None:
+            tgt, known = cycle.batch(cid, dev)
+            if bool(known.any()):
+                out = cyc.float()[known]
+                cyc_loss += float(((out - tgt[known]) ** 2).sum(1).sum())
+                got = torch.atan2(out[:, 1], out[:, 0])
+                want = torch.atan2(tgt[known, 1], tgt[known, 0])
+                cyc_err.append(torch.abs(torch.remainder(got - want + math.pi, 2 * math.pi) - math.pi).cpu().numpy())
+    y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
+    p = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    out = confusion_metrics(y, p) | {"loss": loss_sum / max(len(y), 1)}
+    if cycle is not None:
+        err = np.concatenate(cyc_err) if cyc_err else np.zeros(0)
+        out["cycle_n"] = int(len(err))
+        out["cycle_loss"] = cyc_loss / max(len(err), 1)
+        out["cycle_mae_h"] = float(err.mean() / (2 * math.pi) * cycle.T_hours) if len(err) else float("nan")
+    return out
+
+
+class CycleLabels:
+    """The cycle head's targets for every store cell, as tensors looked up by cell id in each batch."""
+
+    def __init__(self, store: CellStore, T_hours: float | None = None) -> None:
+        cells = store.cells
+        if T_hours is not None:
+            T = float(T_hours)
+        else:
+            try:
+                T = doubling_time_of_store_cells(cells)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{store.path}: the cycle head needs a cycle length and the growth curve gives none ({exc}); "
+                    "give it (cycle_T_hours=..., --cycle-T-hours) or train the 4 classes alone (cycle_weight=0)"
+                ) from exc
+        dt_h = float(store.meta["frame_interval_min"]) / 60.0
+        t = cycle_targets(cells, dt_h, T)
+        self.T_hours = float(T)
+        self.counts = t.counts()
+        self.position = t.position
+        vec = as_unit_vectors(t.position)
+        self.known = torch.from_numpy(np.isfinite(vec[:, 0]))
+        self.vectors = torch.from_numpy(np.nan_to_num(vec))
+
+    def n_known(self, idx: np.ndarray) -> int:
+        return int(self.known[torch.from_numpy(np.asarray(idx, np.int64))].sum())
+
+    def batch(self, cell_ids: torch.Tensor, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets (B, 2), known (B,) bool) of a batch's cells."""
+        return self.vectors[cell_ids].to(dev), self.known[cell_ids].to(dev)
+
+
+def confusion_metrics(y: np.ndarray, pred: np.ndarray, n_classes: int = 4) -> dict[str, Any]:
+    """Accuracy, per-class recall and the confusion matrix (counts and rows normalised to 1)."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y, pred), 1)
+    rows = counts.sum(1, keepdims=True)
+    norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
+    return {
+        "n": int(len(y)),
+        "accuracy": float((y == pred).mean()) if len(y) else float("nan"),
+        "recall": np.diag(norm).tolist(),
+        "confusion": norm.tolist(),
+        "confusion_counts": counts.tolist(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+def _make_optimizer(model: nn.Module, p: Preset) -> torch.optim.Optimizer:
+    if p.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, nesterov=True, weight_decay=p.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, p: Preset, total_steps: int):
+    if p.schedule == "onecycle" and total_steps >= 4:  # OneCycleLR needs >= 2 steps in each phase
+        pct = max(0.25, 2.0 / total_steps)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=p.lr, total_steps=total_steps, pct_start=pct)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+
+def refresh_command(
+    store_path: Path, out: Path, p: Preset, mode: str, epochs: int, seed: int, samples_per_epoch: int | None,
+    val_cells: int | None, heldout_cells: int | None, pretrained: Any = "auto",
+) -> str:
+    """The ``deepcycle train`` command line that remakes this run (non-default settings spelled out).
+
+    Recorded in ``stamp.json`` so a later stage that finds the split or checkpoint stale can say how to
+    refresh it with the settings it was made with, not the CLI defaults.
+    """
+    is_run = store_path.name == "store"
+    source = store_path.parent if is_run else store_path
+    cmd = ["deepcycle train --store", fp.display_path(source)]
+    default_out = RunDir(source).train_dir(mode) if is_run else None
+    if default_out is None or os.path.abspath(out) != os.path.abspath(default_out):
+        cmd += ["--out", fp.display_path(out)]
+    if p.name != "default":
+        cmd += ["--preset", p.name]
+    if mode != "both":
+        cmd += ["--mode", mode]
+    cmd += ["--epochs", str(epochs)]
+    if seed != 0:
+        cmd += ["--seed", str(seed)]
+    for flag, value in (("--samples-per-epoch", samples_per_epoch), ("--val-cells", val_cells),
+                        ("--heldout-cells", heldout_cells)):
+        if value is not None:
+            cmd += [flag, str(int(value))]
+    if pretrained != "auto":
+        cmd += ["--pretrained", "none" if pretrained in (None, False) else fp.display_path(str(pretrained))]
+    base = PRESETS.get(p.name)
+    if base is not None:
+        for key, flag in (("batch_size", "--batch-size"), ("lr", "--lr"), ("cycle_weight", "--cycle-weight")):
+            if getattr(p, key) != getattr(base, key):
+                cmd += [flag, str(getattr(p, key))]
+        other = {k: v for k, v in p.to_dict().items()
+                 if k not in ("name", "batch_size", "lr", "epochs", "cycle_weight") and v != getattr(base, k)}
+        if other:
+            cmd.append(f"(plus preset overrides {other}: train(..., **overrides) in Python)")
+    return " ".join(cmd)
+
+
+def _stamp_current(out: Path, stamp: dict[str, Any]) -> bool:
+    """Whether ``out``'s stamp vouches for a finished run on this very store with this config; a run
+    finished before stamps existed (its config already matched) gets one now."""
+    outputs = [out / RunDir.SPLIT_NAME, out / RunDir.CHECKPOINT_NAME]
+    if fp.read_stamp(out) is None:
+        fp.write_stamp(out, stage="train", outputs=outputs, **stamp)
+        return True
+    try:
+        fp.check_stamp(out, outputs=outputs, command=stamp["command"], inputs=stamp["inputs"], params=stamp["params"])
+    except fp.StaleInputError:
+        return False
+    return True
+
+
+def train(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    preset: str | Preset = "default",
+    mode: str = "both",
+    epochs: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    samples_per_epoch: int | None = None,
+    val_cells: int | None = None,
+    heldout_cells: int | None = None,
+    val_fraction: float = 0.2,
+    num_workers: int = 0,
+    buffer_chunks: int = 4,
+    pretrained: bool | str | os.PathLike | None = "auto",
+    checkpoint_every: int | None = None,
+    threads: int | None = None,
+    deterministic: bool = True,
+    reuse: bool = False,
+    cycle_T_hours: float | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train on the store in ``source`` (a run folder or a store folder); return the summary.
+
+    ``samples_per_epoch`` cells are drawn per epoch (class-balanced with replacement under the
+    ``sampler`` balance; default: as many as there are training cells) so a small CPU budget still
+    sees every class often. ``val_cells``/``heldout_cells`` cap the fixed seeded subsets evaluated
+    each epoch / at the end. ``overrides`` change preset fields (e.g. ``batch_size=32``, ``lr=1e-3``).
+    ``cycle_T_hours`` sets the cycle length of the cycle head's targets (default: the doubling time of the
+    store's growth curve). ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
+    holds a finished run with exactly these settings on this very store (as the book does on re-runs).
+    Under ``torchrun`` (WORLD_SIZE > 1) every rank trains on its slice of each global batch and rank 0
+    writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
+    """
+    p = get_preset(preset, **overrides)
+    epochs = int(epochs if epochs is not None else p.epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    # None means "the default"; a 0 (or negative, fractional, non-finite) count is an error, not None
+    for name, value in (("samples_per_epoch", samples_per_epoch), ("threads", threads), ("checkpoint_every", checkpoint_every)):
+        whole = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value) and float(value).is_integer()
+        if value is not None and not (whole and value >= 1):
+            raise ValueError(f"{name} must be a whole number >= 1 (or None for the default), got {value!r}")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    store_path, run = resolve_run(source)
+    # a bare store's default output is beside it, as if its parent were the run folder
+    out = Path(out_dir) if out_dir is not None else (run or RunDir(store_path.parent)).train_dir(mode)
+    store = open_store(store_path)
+    dev, rank, world, created = _setup(device)
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    if deterministic:
+        if dev.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(
+            store, out, p, mode, epochs, seed, resume, dev, rank, world, progress, samples_per_epoch, val_cells,
+            heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every, reuse,
+            cycle_T_hours,
+        )
+    finally:
+        torch.use_deterministic_algorithms(prev_det)
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    store: CellStore, out: Path, p: Preset, mode: str, epochs: int, seed: int, resume: bool, dev: torch.device,
+    rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
+    heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
+    pretrained: Any, checkpoint_every: int | None, reuse: bool = False, cycle_T_hours: float | None = None,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    t_start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / RunDir.LAST_CHECKPOINT_NAME, out / RunDir.CHECKPOINT_NAME
+    split_path, summary_path = out / RunDir.SPLIT_NAME, out / RunDir.SUMMARY_NAME
+    ckpt = load_checkpoint(last_path) if resume and last_path.exists() else None
+    if resume and ckpt is None and rank == 0 and progress:
+        print(f"resume: no {last_path.name} in {out.name}/, starting from scratch")
+
+    # -- data -----------------------------------------------------------------------------------
+    if ckpt is not None and split_path.exists():
+        split = D.read_split(split_path)
+    else:
+        split = D.make_split(store.cells, val_fraction=val_fraction, seed=seed)
+        if rank == 0:
+            D.write_split(split, split_path)
+    data = D.TrainingData.from_store(store, mode, split=split)
+    train_idx = data.indices("train")
+    if len(train_idx) == 0:
+        raise ValueError(f"{store.path}: no labelled training cells (class >= 0) outside the held-out tracks")
+    D.class_weights(data.labels[train_idx])  # raises naming the empty class
+    val_idx = data.subset("val", val_cells, seed)
+    heldout_idx = data.subset("heldout", heldout_cells, seed)
+    n_epoch = int(samples_per_epoch or len(train_idx))
+    global_batch = p.batch_size * world
+    steps = n_epoch // global_batch
+    if steps < 1:
+        raise ValueError(f"{store.path}: {n_epoch} training samples per epoch is fewer than one batch of {global_batch}")
+
+    channels = [store.channels[c] for c in data.channels]
+    config = {
+        "preset": p.to_dict(), "mode": mode, "seed": int(seed), "epochs": epochs, "samples_per_epoch": n_epoch,
+        "val_fraction": float(val_fraction), "world_size": world, "n_cells": store.n_cells, "channels": channels,
+        "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
+        "val_cells": val_cells, "heldout_cells": heldout_cells,
+    }
+    if cycle_T_hours is not None:
+        config["cycle_T_hours"] = float(cycle_T_hours)
+    stamp = {
+        "inputs": {"store": store.path}, "params": config,
+        "command": refresh_command(store.path, out, p, mode, epochs, seed, samples_per_epoch, val_cells, heldout_cells,
+                                   pretrained) + (f" --cycle-T-hours {cycle_T_hours:g}" if cycle_T_hours is not None else ""),
+        "root": store.path.parent if store.path.name == "store" else None,  # the run folder the command names
+    }
+    if reuse and world == 1 and summary_path.exists() and last_path.exists():
+        done = load_checkpoint(last_path)
+        if (done.get("config") == config and int(done["epoch"]) == epochs and best_path.exists()
+                and _stamp_current(out, stamp)):
+            return json.loads(summary_path.read_text()) | {"reused": True}
+    if rank == 0:
+        fp.remove_stamp(out)  # no record vouches for best.pt while it is being rewritten
+
+    # -- model, optimiser ---------------------------------------------------------------------------
+    torch.manual_seed(seed)
+    model = build_model(p, len(data.channels), pretrained=None if ckpt is not None else pretrained)
+    mf = torch.channels_last if p.channels_last else torch.contiguous_format
+    amp = use_bf16(p.bf16, dev)
+    model = model.to(dev, memory_format=mf)
+    opt = _make_optimizer(model, p)
+    sched = _make_scheduler(opt, p, epochs * steps)
+    loss_w = torch.as_tensor(D.class_weights(data.labels[train_idx])).to(dev) if p.balance == "loss" else None
+    criterion = nn.CrossEntropyLoss(weight=loss_w)
+    cycle = CycleLabels(store, cycle_T_hours) if p.cycle_weight > 0 else None
+    if cycle is not None and cycle.n_known(train_idx) == 0:
+        raise ValueError(
+            f"{store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "
+            "the held-out ones); train the 4 classes alone with cycle_weight=0"
+        )
+    info = {
+        "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
+        "cycle_head": cycle is not None,
+        "mode": mode, "channels": channels, "roles": list(D.MODES[mode]), "preset": p.name,
+        "class_names": list(CLASS_NAMES), "crop_size": int(store.crops.shape[-1]), "normalisation": NORMALISATION,
+        "pretrained_from": model.pretrained_from, "seed": int(seed),
+    }
+    if cycle is not None:
+        info["cycle_T_hours"] = cycle.T_hours
+        info["cycle_targets"] = cycle.counts
+
+    start_epoch, start_batch, history = 0, 0, []
+    best_acc, best_epoch = -1.0, -1
+    running = [0.0, 0, 0, 0.0, 0]  # loss sum, correct, count, cycle loss sum, cycle count (this rank, this epoch)
+    if ckpt is not None:
+        old = ckpt.get("config", {})
+        diff = sorted(k for k in config if old.get(k) != config[k])
+        if diff:
+            raise CheckpointError(
+                f"{last_path}: cannot resume, the run was started with different {diff} "
+                f"({ {k: old.get(k) for k in diff} } vs { {k: config[k] for k in diff} })"
+            )
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        _set_rng_state(ckpt["rng"])
+        start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
+        history = list(ckpt["history"])
+        best_acc, best_epoch = float(ckpt["best_acc"]), int(ckpt["best_epoch"])
+        running = list(ckpt["running"]) + [0.0, 0][: max(0, 5 - len(ckpt["running"]))]
+        info["pretrained_from"] = ckpt["info"].get("pretrained_from")
+
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+    step = start_epoch * steps + start_batch
+
+    def save_last(epoch: int, batch: int) -> None:
+        save_checkpoint(
+            last_path, "last", info=info, config=config,
+            model={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            optimizer=opt.state_dict(), scheduler=sched.state_dict(), epoch=epoch, batch=batch,
+            running=running, history=history, best_acc=best_acc, best_epoch=best_epoch, rng=_rng_state(),
+        )
+
+    for epoch in range(start_epoch, epochs):
+        sample = D.epoch_sample(train_idx, data.labels[train_idx], n_epoch, seed, epoch, p.balance)
+        order = D.chunk_order(sample, store.chunk_cells, buffer_chunks, seed, epoch)
+        first = start_batch if epoch == start_epoch else 0
+        if first == 0:
+            running = [0.0, 0, 0, 0.0, 0]
+        ds = data.batches(
+            order, p.batch_size, augment=p.augment, seed=seed, epoch=epoch, start_batch=first, drop_last=True,
+            rank=rank, world=world,
+        )
+        loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
+        net.train()
+        bar = tqdm(total=steps, initial=first, desc=f"{mode} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=True)
+        for b, (x, y, cid) in enumerate(loader, start=first):
+            x = x.to(dev, non_blocking=True, memory_format=mf)
+            y = y.to(dev, non_blocking=True)
+            with _autocast(dev, amp):
+                logits, cyc = net(x, heads=True)  # through the DDP wrapper when there is one
+            logits = logits.float()
+            ce = criterion(logits, y)
+            loss = ce
+            if cycle is not None:
+                tgt, known = cycle.batch(cid, dev)
+                n_known = int(known.sum())
+                if n_known:
+                    cyc_loss = ((cyc.float()[known] - tgt[known]) ** 2).sum(1).mean()
+                    running[3] += float(cyc_loss.detach()) * n_known
+                    running[4] += n_known
+                else:  # keep the head in the graph (DDP needs every parameter to get a gradient)
+                    cyc_loss = cyc.float().sum() * 0.0
+                loss = loss + p.cycle_weight * cyc_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running[0] += float(ce.detach()) * len(y)
+            running[1] += int((logits.argmax(1) == y).sum())
+            running[2] += len(y)
+            bar.update(1)
+            if b % 5 == 0 or b == steps - 1:
+                bar.set_postfix(loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}")
+            if kill_after and step >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash, nothing flushed
+            if checkpoint_every and (b + 1) % checkpoint_every == 0 and b + 1 < steps and rank == 0:
+                save_last(epoch, b + 1)
+        bar.close()
+        start_batch = 0
+
+        # -- end of epoch: sync, evaluate, checkpoint (rank 0) ------------------------------------------
+        totals = torch.tensor(running, dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(totals)
+            for buf in model.buffers():  # DDP syncs parameters; make BN statistics identical too
+                dist.broadcast(buf, 0)
+        if rank == 0:
+            ev = evaluate(model, data, val_idx, dev, p, bf16=amp, cycle=cycle)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(totals[0] / totals[2]),
+                "train_accuracy": float(totals[1] / totals[2]),
+                "train_samples": int(totals[2]),
+                "val_loss": ev["loss"],
+                "val_accuracy": ev["accuracy"],
+                "lr": float(opt.param_groups[0]["lr"]),
+            }
+            if cycle is not None:
+                row |= {
+                    "train_cycle_loss": float(totals[3] / max(float(totals[4]), 1.0)),
+                    "val_cycle_loss": ev["cycle_loss"],
+                    "val_cycle_mae_h": ev["cycle_mae_h"],
+                }
+            history.append(row)
+            # best = highest validation accuracy for the 4 classes alone; with the cycle head, the lowest
+            # validation value of the objective trained (class loss + weight x cycle loss), negated
+            score = ev["accuracy"] if cycle is None else -(ev["loss"] + p.cycle_weight * ev["cycle_loss"])
+            if score > best_acc or best_epoch < 0:
+                best_acc, best_epoch = score, epoch + 1
+                save_checkpoint(
+                    best_path, "best", info=info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]},
+                    config=config, model={k: v.detach().cpu() for k, v in model.state_dict().items()},
+                )
+            running = [0.0, 0, 0, 0.0, 0]
+            save_last(epoch + 1, 0)
+            write_csv_atomic(out / RunDir.HISTORY_NAME, pd.DataFrame(history), index=False)
+            if progress:
+                extra = f" | val cycle error {row['val_cycle_mae_h']:.2f} h" if cycle is not None else ""
+                print(
+                    f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
+                    f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}{extra}",
+                    flush=True,
+                )
+        else:
+            running = [0.0, 0, 0, 0.0, 0]
+        if world > 1:
+            dist.barrier()
+
+    digest = weights_digest(model)
+    if rank != 0:
+        return {"rank": rank, "weights_sha256": digest}
+
+    # -- summary from the best checkpoint ---------------------------------------------------------
+    best, _ = load_model(best_path, device=dev)
+    best = best.to(memory_format=mf)
+    val = evaluate(best, data, val_idx, dev, p, bf16=amp, cycle=cycle)
+    held = evaluate(best, data, heldout_idx, dev, p, bf16=amp, cycle=cycle) if len(heldout_idx) else None
+    cyc_keys = ("cycle_n", "cycle_mae_h")
+    summary = {
+        "mode": mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate, "channels": channels,
+        "roles": list(D.MODES[mode]), "epochs": epochs, "best_epoch": best_epoch, "seed": int(seed),
+        "samples_per_epoch": n_epoch, "batch_size": p.batch_size, "world_size": world, "device": dev.type, "bf16": amp,
+        "n_labelled": {s: int(len(data.indices(s))) for s in D.SPLITS},
+        "accuracy": val["accuracy"], "recall": val["recall"], "confusion": val["confusion"],
+        "confusion_counts": val["confusion_counts"], "n_val_evaluated": val["n"],
+        "heldout": None if held is None else {k: held[k] for k in ("n", "accuracy", "recall", "confusion") + cyc_keys if k in held},
+        "cycle_head": cycle is not None,
+        "cycle": None if cycle is None else {
+            "T_hours": cycle.T_hours, "targets": cycle.counts, "weight": p.cycle_weight,
+            "val_mae_h": val["cycle_mae_h"], "val_n": val["cycle_n"],
+        },
+        "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
+        "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    write_json_atomic(summary_path, summary, indent=2)
+    fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train the DeepCycle network on a cell store")
+    p.add_argument("--store", required=True, help="cell store folder, or a run folder holding store/")
+    p.add_argument("--out", default=None, help="output folder (default: <run>/train[/<mode>])")
+    p.add_argument("--preset", default="default", help="network + optimiser recipe: default or paper")
+    p.add_argument("--mode", default="both", choices=sorted(D.MODES), help="input channels")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--samples-per-epoch", type=int, default=None)
+    p.add_argument("--val-cells", type=int, default=None)
+    p.add_argument("--heldout-cells", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--cycle-weight", type=float, default=None, help="weight of the cycle head's loss (0: the 4 classes only)")
+    p.add_argument("--cycle-T-hours", type=float, default=None, help="cycle length of the cycle head's targets "
+                   "(default: the doubling time of the store's growth curve)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--pretrained", default="auto", help="auto (torch cache if present), none, or a weight file")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="also save last.pt every N batches")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cli_train)
+
+
+def _cli_train(args: argparse.Namespace) -> int:
+    summary = train(
+        args.store, args.out, preset=args.preset, mode=args.mode, epochs=args.epochs, seed=args.seed,
+        resume=args.resume, device=args.device, progress=not args.no_progress,
+        samples_per_epoch=args.samples_per_epoch, val_cells=args.val_cells, heldout_cells=args.heldout_cells,
+        num_workers=args.workers, pretrained=args.pretrained, checkpoint_every=args.checkpoint_every,
+        threads=args.threads, batch_size=args.batch_size, lr=args.lr, cycle_weight=args.cycle_weight,
+        cycle_T_hours=args.cycle_T_hours,
+    )
+    if "accuracy" in summary:
+        print(f"validation accuracy {summary['accuracy']:.3f} (best epoch {summary['best_epoch']})")
+    return 0

@@ -1,0 +1,131 @@
+"""The DNA-content read-out: the per-crop stain integral and the Dean-Jett-Fox histogram fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate
+
+from deepcycle_core.conditions.dna_content import (
+    DnaContentReadout, _components, fit_dna_histogram, integrated_dna,
+)
+
+
+def _blob(total: float, radius: float, centre=(23.5, 23.5), size: int = 48) -> np.ndarray:
+    """A flat-topped nucleus of ``total`` photons, blurred like an optical image."""
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:size, :size]
+    disc = ((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 < radius**2).astype(float)
+    img = ndimage.gaussian_filter(disc, 1.2)
+    return img * total / img.sum()
+
+
+def _crops(blobs: list[np.ndarray], seed: int = 0, background: float = 60.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.poisson(b + background).astype(np.uint16) for b in blobs])
+
+
+def test_the_integral_follows_dna_and_not_nuclear_size():
+    # a 2N nucleus of ~1e5 photons over a background of 60 per pixel, like a Hoechst image
+    v = integrated_dna(_crops([_blob(100_000, 6.0), _blob(100_000, 9.0), _blob(200_000, 8.0)]))
+    assert v[1] / v[0] == pytest.approx(1.0, abs=0.04)  # 2.25x the area, the same DNA
+    assert v[2] / v[0] == pytest.approx(2.0, abs=0.1)  # twice the DNA (the background estimate's bias: < 5 %)
+
+
+def test_a_neighbour_in_the_crop_is_left_out():
+    alone = _blob(100_000, 7.0)
+    neighbour = _blob(200_000, 8.0, centre=(23.5, 41.0))  # a bright 4N neighbour 17.5 px away
+    v = integrated_dna(_crops([alone, alone + neighbour], seed=1))
+    assert v[1] / v[0] == pytest.approx(1.0, abs=0.08)
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        integrated_dna(np.zeros((48, 48)))
+
+
+def test_the_components_are_densities_and_s_has_its_closed_form():
+    x = np.linspace(-2.0, 3.0, 20001)
+    comp = _components(x, 0.1, 0.2, 2.0, 0.2, (-2.0, 3.0))
+    np.testing.assert_allclose(integrate.trapezoid(comp, x, axis=0), 1.0, atol=1e-3)
+    d = np.linspace(1.0, 2.0, 4001)  # S by brute force: DNA uniform on [1, 2], log-normal noise
+    brute = np.exp(-0.5 * ((x[:, None] - 0.1 - np.log2(d)) / 0.2) ** 2).mean(axis=1) / (0.2 * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(comp[:, 1], brute, atol=2e-3)
+
+
+def _population(shares, n: int, cv: float = 0.15, level: float = 16.0, seed: int = 0) -> np.ndarray:
+    """log2 integrated stain of ``n`` cells with phase ``shares`` (G1, S, G2/M) and staining ``cv``."""
+    rng = np.random.default_rng(seed)
+    phase = rng.choice(3, size=n, p=shares)
+    dna = np.where(phase == 0, 1.0, np.where(phase == 2, 2.0, rng.uniform(1.0, 2.0, n)))
+    sd = np.sqrt(np.log(1 + cv**2))
+    return level + np.log2(dna) + rng.normal(0.0, sd, n) / np.log(2)
+
+
+@pytest.mark.parametrize("shares", [(0.47, 0.30, 0.23), (0.85, 0.08, 0.07), (0.20, 0.17, 0.63), (0.30, 0.55, 0.15)])
+def test_the_fit_recovers_phase_shares(shares):
+    # 20,000 cells: at a 15 % CV the S share of a few thousand cells scatters by 2-3 points by itself
+    fit = fit_dna_histogram(_population(shares, 20_000, seed=3))
+    np.testing.assert_allclose(fit.shares, shares, atol=0.02)
+    assert fit.g1_log2 == pytest.approx(16.0, abs=0.03)
+    assert fit.cv == pytest.approx(0.15, abs=0.02)
+
+
+def test_debris_goes_to_the_flat_component():
+    rng = np.random.default_rng(5)
+    x = np.concatenate([_population((0.5, 0.3, 0.2), 20_000, seed=5), rng.uniform(14.0, 19.0, 1000)])
+    fit = fit_dna_histogram(x)
+    assert 0.02 < fit.outlier_share < 0.08
+    np.testing.assert_allclose(fit.shares, (0.5, 0.3, 0.2), atol=0.02)
+
+
+def test_the_readout_aligns_each_frame_before_pooling():
+    # the stain bleaches: each later frame is 6 % dimmer, and the arrest fills G1 as frames go on
+    frames, parts = [], []
+    for f in range(8):
+        g1 = 0.5 + 0.05 * f
+        x = _population((g1, (1 - g1) * 0.6, (1 - g1) * 0.4), 250, level=16.0 + f * np.log2(0.94), seed=10 + f)
+        parts.append(x)
+        frames.append(np.full(x.size, f))
+    table = pd.DataFrame({"dna": 2.0 ** np.concatenate(parts), "frame": np.concatenate(frames)})
+    true_g1 = np.mean([0.5 + 0.05 * f for f in range(8)])
+    aligned = DnaContentReadout().shares(table)
+    pooled = DnaContentReadout(by=()).shares(table)
+    assert aligned[0] == pytest.approx(true_g1, abs=0.03)
+    assert abs(pooled[0] - true_g1) > abs(aligned[0] - true_g1)
+    p = DnaContentReadout().probabilities(table)
+    assert p.shape == (len(table), 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match="at least 60"):
+        fit_dna_histogram(np.full(10, 16.0))
+    with pytest.raises(ValueError, match="finite"):
+        fit_dna_histogram(np.array([16.0, np.nan] * 50))
+    with pytest.raises(ValueError, match="4N/2N"):
+        fit_dna_histogram(_population((0.5, 0.3, 0.2), 200), g2_ratio=3.0)
+    with pytest.raises(ValueError, match="needs columns"):
+        DnaContentReadout().shares(pd.DataFrame({"dna": [1.0]}))
+    with pytest.raises(ValueError, match="no positive integrated stain"):
+        DnaContentReadout(by=()).shares(pd.DataFrame({"dna": [0.0] * 100}))
+    with pytest.raises(ValueError, match="no imaging group"):
+        DnaContentReadout().shares(pd.DataFrame({"dna": np.ones(100), "frame": np.arange(100)}))
+
+
+def test_the_change_interval_refits_and_covers_a_null_and_an_effect():
+    def population(g1: float, seed: int) -> pd.DataFrame:
+        parts = []
+        for f in range(4):
+            x = _population((g1, (1 - g1) * 0.6, (1 - g1) * 0.4), 300, seed=seed + f)
+            parts.append(pd.DataFrame({"dna": 2.0 ** x, "field": f, "frame": 0}))
+        return pd.concat(parts, ignore_index=True)
+
+    readout = DnaContentReadout()
+    control = population(0.45, seed=100)
+    d, lo, hi = readout.change_interval(population(0.45, seed=200), control, n_boot=30, seed=1)
+    assert ((lo <= 0) & (hi >= 0)).all()  # same composition: every interval holds 0
+    assert (hi - lo > 0.01).all()  # and the refits make it more than a point
+    d, lo, hi = readout.change_interval(population(0.75, seed=300), control, n_boot=30, seed=1)
+    assert d[0] == pytest.approx(0.30, abs=0.05) and lo[0] > 0.15 and hi[1] < 0 and hi[2] < 0
+    with pytest.raises(ValueError, match="'field'"):
+        readout.change_interval(control.drop(columns="field"), control)
