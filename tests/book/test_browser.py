@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The chapter the issue asks for; others with figures are checked too.
 TARGET = "book/04_trajectory"
 #: Sources whose change makes a previous build stale.
-SOURCES = ["_config.yml", "_toc.yml", "book/*.ipynb", "book/*.md", "book/references.bib", "book/_static/*.css",
-           "deepcycle_core/book/bookjs.py", "deepcycle_core/book/booklinks.py"]
+SOURCES = ["_config.yml", "_toc.yml", "book/*.ipynb", "book/*.md", "book/api/*.md", "book/references.bib",
+           "book/_static/*.css", "deepcycle_core/*/*.py"]  # the API pages render the package's docstrings
 #: Viewport widths every chapter must fit: a laptop and a phone.
 WIDTHS = (1280, 390)
 #: Output types of a HoloViews/Panel or a plain Bokeh figure in a notebook.
