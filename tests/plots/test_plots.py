@@ -233,3 +233,34 @@ def test_ring_views_fit_a_column(ring_df, curve):
 def test_fucci_view_scales_to_its_container(ring_df):
     fig = hv.render(plots.fucci_view(plots.fucci_profile(ring_df, "pseudotime", bins=10, period=1.0)))
     assert fig.sizing_mode == "scale_width" and fig.max_width <= plots.MAX_FIGURE_WIDTH
+
+
+def test_fit_column_keeps_the_aspect_and_caps_the_width():
+    """The options scale a figure with its container: aspect of the frame plus room for the axes, never
+    wider than the book's column."""
+    opts = plots.fit_column(400, 400)
+    assert opts["responsive"] == "width" and opts["aspect"] == pytest.approx(1.0)
+    assert opts["backend_opts"]["plot.max_width"] == 460
+    wide = plots.fit_column(1200, 300, colorbar=True)
+    assert wide["backend_opts"]["plot.max_width"] == plots.MAX_FIGURE_WIDTH
+    assert wide["aspect"] == pytest.approx(1260 / 430)
+
+
+def test_prepare_points_keeps_only_what_the_colour_needs(ring_df):
+    pts = plots.prepare_points(ring_df, color_by="fucci_ratio")
+    assert list(pts.columns) == ["x2d", "y2d", "fucci_ratio"] and pts["x2d"].dtype == np.float32
+    assert np.allclose(pts["fucci_ratio"], plots.fucci_ratio(ring_df), equal_nan=True)
+    both = plots.prepare_points(ring_df)
+    assert set(both.columns) == {"x2d", "y2d", "fucci_ratio", "class_name"}
+    assert isinstance(both["class_name"].dtype, pd.CategoricalDtype)
+    assert set(both["class_name"].cat.categories) == set(plots.class_names().values())
+    with pytest.raises(KeyError, match="no column 'nope'"):
+        plots.prepare_points(ring_df, x="nope")
+
+
+def test_padded_ranges_square_and_free():
+    (x0, x1), (y0, y1) = plots.padded_ranges(0.0, 2.0, 0.0, 1.0, pad=0.05)
+    assert x1 - x0 == pytest.approx(y1 - y0) == pytest.approx(2.0 * 1.1)  # one span: the ring stays round
+    assert (x0 + x1) / 2 == pytest.approx(1.0) and (y0 + y1) / 2 == pytest.approx(0.5)
+    (x0, x1), (y0, y1) = plots.padded_ranges(0.0, 2.0, 0.0, 1.0, pad=0.05, square=False)
+    assert (x0, x1) == pytest.approx((-0.1, 2.1)) and (y0, y1) == pytest.approx((-0.05, 1.05))
