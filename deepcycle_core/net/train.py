@@ -26,6 +26,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -345,51 +346,78 @@ def train(
             dist.destroy_process_group()
 
 
+def _fresh_sums() -> list[float | int]:
+    """This rank's running sums over an epoch: loss sum, correct, count, cycle loss sum, cycle count."""
+    return [0.0, 0, 0, 0.0, 0]
+
+
+@dataclass
+class _Run:
+    """A training run under way, handed between the steps of :func:`_train`.
+
+    The first fields are fixed by the call; ``data`` .. ``steps`` by :func:`_load_data`; ``model`` ..
+    ``amp`` by :func:`_build_model`; the last ones are the state that ``last.pt`` carries across a resume.
+    """
+
+    store: CellStore
+    out: Path
+    p: Preset
+    mode: str
+    epochs: int
+    seed: int
+    dev: torch.device
+    rank: int
+    world: int
+    progress: bool
+    data: Any = None
+    train_idx: Any = None
+    val_idx: Any = None
+    heldout_idx: Any = None
+    n_epoch: int = 0
+    steps: int = 0
+    model: Any = None
+    net: Any = None  # the model, or its DDP wrapper under torchrun
+    opt: Any = None
+    sched: Any = None
+    criterion: Any = None
+    cycle: CycleLabels | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    mf: Any = None
+    amp: bool = False
+    start_epoch: int = 0
+    start_batch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_acc: float = -1.0
+    best_epoch: int = -1
+    running: list[float | int] = field(default_factory=_fresh_sums)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / RunDir.LAST_CHECKPOINT_NAME
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / RunDir.CHECKPOINT_NAME
+
+
 def _train(
     store: CellStore, out: Path, p: Preset, mode: str, epochs: int, seed: int, resume: bool, dev: torch.device,
     rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
     heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
     pretrained: Any, checkpoint_every: int | None, reuse: bool = False, cycle_T_hours: float | None = None,
 ) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = out / RunDir.LAST_CHECKPOINT_NAME, out / RunDir.CHECKPOINT_NAME
+    run = _Run(store, out, p, mode, epochs, seed, dev, rank, world, progress)
+    last_path, best_path = run.last_path, run.best_path
     split_path, summary_path = out / RunDir.SPLIT_NAME, out / RunDir.SUMMARY_NAME
     ckpt = load_checkpoint(last_path) if resume and last_path.exists() else None
     if resume and ckpt is None and rank == 0 and progress:
         print(f"resume: no {last_path.name} in {out.name}/, starting from scratch")
 
-    # -- data -----------------------------------------------------------------------------------
-    if ckpt is not None and split_path.exists():
-        split = D.read_split(split_path)
-    else:
-        split = D.make_split(store.cells, val_fraction=val_fraction, seed=seed)
-        if rank == 0:
-            D.write_split(split, split_path)
-    data = D.TrainingData.from_store(store, mode, split=split)
-    train_idx = data.indices("train")
-    if len(train_idx) == 0:
-        raise ValueError(f"{store.path}: no labelled training cells (class >= 0) outside the held-out tracks")
-    D.class_weights(data.labels[train_idx])  # raises naming the empty class
-    val_idx = data.subset("val", val_cells, seed)
-    heldout_idx = data.subset("heldout", heldout_cells, seed)
-    n_epoch = int(samples_per_epoch or len(train_idx))
-    global_batch = p.batch_size * world
-    steps = n_epoch // global_batch
-    if steps < 1:
-        raise ValueError(f"{store.path}: {n_epoch} training samples per epoch is fewer than one batch of {global_batch}")
-
-    channels = [store.channels[c] for c in data.channels]
-    config = {
-        "preset": p.to_dict(), "mode": mode, "seed": int(seed), "epochs": epochs, "samples_per_epoch": n_epoch,
-        "val_fraction": float(val_fraction), "world_size": world, "n_cells": store.n_cells, "channels": channels,
-        "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
-        "val_cells": val_cells, "heldout_cells": heldout_cells,
-    }
-    if cycle_T_hours is not None:
-        config["cycle_T_hours"] = float(cycle_T_hours)
+    _load_data(run, split_path, ckpt is not None, val_fraction, val_cells, heldout_cells, samples_per_epoch)
+    config = run.config = _run_config(run, val_fraction, buffer_chunks, val_cells, heldout_cells, cycle_T_hours)
     stamp = {
         "inputs": {"store": store.path}, "params": config,
         "command": refresh_command(store.path, out, p, mode, epochs, seed, samples_per_epoch, val_cells, heldout_cells,
@@ -404,179 +432,269 @@ def _train(
     if rank == 0:
         fp.remove_stamp(out)  # no record vouches for best.pt while it is being rewritten
 
-    # -- model, optimiser ---------------------------------------------------------------------------
-    torch.manual_seed(seed)
-    model = build_model(p, len(data.channels), pretrained=None if ckpt is not None else pretrained)
-    mf = torch.channels_last if p.channels_last else torch.contiguous_format
-    amp = use_bf16(p.bf16, dev)
-    model = model.to(dev, memory_format=mf)
-    opt = _make_optimizer(model, p)
-    sched = _make_scheduler(opt, p, epochs * steps)
-    loss_w = torch.as_tensor(D.class_weights(data.labels[train_idx])).to(dev) if p.balance == "loss" else None
-    criterion = nn.CrossEntropyLoss(weight=loss_w)
-    cycle = CycleLabels(store, cycle_T_hours) if p.cycle_weight > 0 else None
-    if cycle is not None and cycle.n_known(train_idx) == 0:
-        raise ValueError(
-            f"{store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "
-            "the held-out ones); train the 4 classes alone with cycle_weight=0"
-        )
-    info = {
-        "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
-        "cycle_head": cycle is not None,
-        "mode": mode, "channels": channels, "roles": list(D.MODES[mode]), "preset": p.name,
-        "class_names": list(CLASS_NAMES), "crop_size": int(store.crops.shape[-1]), "normalisation": NORMALISATION,
-        "pretrained_from": model.pretrained_from, "seed": int(seed),
-    }
-    if cycle is not None:
-        info["cycle_T_hours"] = cycle.T_hours
-        info["cycle_targets"] = cycle.counts
-
-    start_epoch, start_batch, history = 0, 0, []
-    best_acc, best_epoch = -1.0, -1
-    running = [0.0, 0, 0, 0.0, 0]  # loss sum, correct, count, cycle loss sum, cycle count (this rank, this epoch)
+    _build_model(run, None if ckpt is not None else pretrained, cycle_T_hours)
     if ckpt is not None:
-        old = ckpt.get("config", {})
-        diff = sorted(k for k in config if old.get(k) != config[k])
-        if diff:
-            raise CheckpointError(
-                f"{last_path}: cannot resume, the run was started with different {diff} "
-                f"({ {k: old.get(k) for k in diff} } vs { {k: config[k] for k in diff} })"
-            )
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(ckpt["rng"])
-        start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
-        history = list(ckpt["history"])
-        best_acc, best_epoch = float(ckpt["best_acc"]), int(ckpt["best_epoch"])
-        running = list(ckpt["running"]) + [0.0, 0][: max(0, 5 - len(ckpt["running"]))]
-        info["pretrained_from"] = ckpt["info"].get("pretrained_from")
+        _resume_from(run, ckpt)
+    _train_epochs(run, num_workers, buffer_chunks, checkpoint_every)
 
-    net = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
-    step = start_epoch * steps + start_batch
-
-    def save_last(epoch: int, batch: int) -> None:
-        save_checkpoint(
-            last_path, "last", info=info, config=config,
-            model={k: v.detach().cpu() for k, v in model.state_dict().items()},
-            optimizer=opt.state_dict(), scheduler=sched.state_dict(), epoch=epoch, batch=batch,
-            running=running, history=history, best_acc=best_acc, best_epoch=best_epoch, rng=_rng_state(),
-        )
-
-    for epoch in range(start_epoch, epochs):
-        sample = D.epoch_sample(train_idx, data.labels[train_idx], n_epoch, seed, epoch, p.balance)
-        order = D.chunk_order(sample, store.chunk_cells, buffer_chunks, seed, epoch)
-        first = start_batch if epoch == start_epoch else 0
-        if first == 0:
-            running = [0.0, 0, 0, 0.0, 0]
-        ds = data.batches(
-            order, p.batch_size, augment=p.augment, seed=seed, epoch=epoch, start_batch=first, drop_last=True,
-            rank=rank, world=world,
-        )
-        loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
-        net.train()
-        bar = tqdm(total=steps, initial=first, desc=f"{mode} epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=True)
-        for b, (x, y, cid) in enumerate(loader, start=first):
-            x = x.to(dev, non_blocking=True, memory_format=mf)
-            y = y.to(dev, non_blocking=True)
-            with _autocast(dev, amp):
-                logits, cyc = net(x, heads=True)  # through the DDP wrapper when there is one
-            logits = logits.float()
-            ce = criterion(logits, y)
-            loss = ce
-            if cycle is not None:
-                tgt, known = cycle.batch(cid, dev)
-                n_known = int(known.sum())
-                if n_known:
-                    cyc_loss = ((cyc.float()[known] - tgt[known]) ** 2).sum(1).mean()
-                    running[3] += float(cyc_loss.detach()) * n_known
-                    running[4] += n_known
-                else:  # keep the head in the graph (DDP needs every parameter to get a gradient)
-                    cyc_loss = cyc.float().sum() * 0.0
-                loss = loss + p.cycle_weight * cyc_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            running[0] += float(ce.detach()) * len(y)
-            running[1] += int((logits.argmax(1) == y).sum())
-            running[2] += len(y)
-            bar.update(1)
-            if b % 5 == 0 or b == steps - 1:
-                bar.set_postfix(loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}")
-            if kill_after and step >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash, nothing flushed
-            if checkpoint_every and (b + 1) % checkpoint_every == 0 and b + 1 < steps and rank == 0:
-                save_last(epoch, b + 1)
-        bar.close()
-        start_batch = 0
-
-        # -- end of epoch: sync, evaluate, checkpoint (rank 0) ------------------------------------------
-        totals = torch.tensor(running, dtype=torch.float64)
-        if world > 1:
-            dist.all_reduce(totals)
-            for buf in model.buffers():  # DDP syncs parameters; make BN statistics identical too
-                dist.broadcast(buf, 0)
-        if rank == 0:
-            ev = evaluate(model, data, val_idx, dev, p, bf16=amp, cycle=cycle)
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": float(totals[0] / totals[2]),
-                "train_accuracy": float(totals[1] / totals[2]),
-                "train_samples": int(totals[2]),
-                "val_loss": ev["loss"],
-                "val_accuracy": ev["accuracy"],
-                "lr": float(opt.param_groups[0]["lr"]),
-            }
-            if cycle is not None:
-                row |= {
-                    "train_cycle_loss": float(totals[3] / max(float(totals[4]), 1.0)),
-                    "val_cycle_loss": ev["cycle_loss"],
-                    "val_cycle_mae_h": ev["cycle_mae_h"],
-                }
-            history.append(row)
-            # best = highest validation accuracy for the 4 classes alone; with the cycle head, the lowest
-            # validation value of the objective trained (class loss + weight x cycle loss), negated
-            score = ev["accuracy"] if cycle is None else -(ev["loss"] + p.cycle_weight * ev["cycle_loss"])
-            if score > best_acc or best_epoch < 0:
-                best_acc, best_epoch = score, epoch + 1
-                save_checkpoint(
-                    best_path, "best", info=info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]},
-                    config=config, model={k: v.detach().cpu() for k, v in model.state_dict().items()},
-                )
-            running = [0.0, 0, 0, 0.0, 0]
-            save_last(epoch + 1, 0)
-            write_csv_atomic(out / RunDir.HISTORY_NAME, pd.DataFrame(history), index=False)
-            if progress:
-                extra = f" | val cycle error {row['val_cycle_mae_h']:.2f} h" if cycle is not None else ""
-                print(
-                    f"{mode} epoch {epoch + 1}/{epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
-                    f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}{extra}",
-                    flush=True,
-                )
-        else:
-            running = [0.0, 0, 0, 0.0, 0]
-        if world > 1:
-            dist.barrier()
-
-    digest = weights_digest(model)
+    digest = weights_digest(run.model)
     if rank != 0:
         return {"rank": rank, "weights_sha256": digest}
+    summary = _summary(run, digest, t_start)
+    write_json_atomic(summary_path, summary, indent=2)
+    fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
+    return summary
 
-    # -- summary from the best checkpoint ---------------------------------------------------------
-    best, _ = load_model(best_path, device=dev)
-    best = best.to(memory_format=mf)
-    val = evaluate(best, data, val_idx, dev, p, bf16=amp, cycle=cycle)
-    held = evaluate(best, data, heldout_idx, dev, p, bf16=amp, cycle=cycle) if len(heldout_idx) else None
+
+def _load_data(
+    run: _Run, split_path: Path, resumed: bool, val_fraction: float, val_cells: int | None,
+    heldout_cells: int | None, samples_per_epoch: int | None,
+) -> None:
+    """The split (the one on disk when resuming), the labelled cells of each part, and the steps per epoch."""
+    store = run.store
+    if resumed and split_path.exists():
+        split = D.read_split(split_path)
+    else:
+        split = D.make_split(store.cells, val_fraction=val_fraction, seed=run.seed)
+        if run.rank == 0:
+            D.write_split(split, split_path)
+    data = D.TrainingData.from_store(store, run.mode, split=split)
+    train_idx = data.indices("train")
+    if len(train_idx) == 0:
+        raise ValueError(f"{store.path}: no labelled training cells (class >= 0) outside the held-out tracks")
+    D.class_weights(data.labels[train_idx])  # raises naming the empty class
+    run.data, run.train_idx = data, train_idx
+    run.val_idx = data.subset("val", val_cells, run.seed)
+    run.heldout_idx = data.subset("heldout", heldout_cells, run.seed)
+    run.n_epoch = int(samples_per_epoch or len(train_idx))
+    global_batch = run.p.batch_size * run.world
+    run.steps = run.n_epoch // global_batch
+    if run.steps < 1:
+        raise ValueError(
+            f"{store.path}: {run.n_epoch} training samples per epoch is fewer than one batch of {global_batch}"
+        )
+
+
+def _run_config(
+    run: _Run, val_fraction: float, buffer_chunks: int, val_cells: int | None, heldout_cells: int | None,
+    cycle_T_hours: float | None,
+) -> dict[str, Any]:
+    """The settings a resume must find unchanged (and a reuse identical) in ``last.pt``."""
+    store = run.store
+    config = {
+        "preset": run.p.to_dict(), "mode": run.mode, "seed": int(run.seed), "epochs": run.epochs,
+        "samples_per_epoch": run.n_epoch, "val_fraction": float(val_fraction), "world_size": run.world,
+        "n_cells": store.n_cells, "channels": _channel_names(run),
+        "buffer_chunks": int(buffer_chunks), "store_created": str(store.meta.get("provenance", {}).get("created")),
+        "val_cells": val_cells, "heldout_cells": heldout_cells,
+    }
+    if cycle_T_hours is not None:
+        config["cycle_T_hours"] = float(cycle_T_hours)
+    return config
+
+
+def _channel_names(run: _Run) -> list[str]:
+    """The store's names of the channels the network reads."""
+    return [run.store.channels[c] for c in run.data.channels]
+
+
+def _build_model(run: _Run, pretrained: Any, cycle_T_hours: float | None) -> None:
+    """Seeded initial weights, optimiser, scheduler, losses and the checkpoints' ``info``."""
+    p, dev, data = run.p, run.dev, run.data
+    torch.manual_seed(run.seed)
+    model = build_model(p, len(data.channels), pretrained=pretrained)
+    run.mf = torch.channels_last if p.channels_last else torch.contiguous_format
+    run.amp = use_bf16(p.bf16, dev)
+    run.model = run.net = model.to(dev, memory_format=run.mf)
+    run.opt = _make_optimizer(run.model, p)
+    run.sched = _make_scheduler(run.opt, p, run.epochs * run.steps)
+    loss_w = torch.as_tensor(D.class_weights(data.labels[run.train_idx])).to(dev) if p.balance == "loss" else None
+    run.criterion = nn.CrossEntropyLoss(weight=loss_w)
+    cycle = run.cycle = CycleLabels(run.store, cycle_T_hours) if p.cycle_weight > 0 else None
+    if cycle is not None and cycle.n_known(run.train_idx) == 0:
+        raise ValueError(
+            f"{run.store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "
+            "the held-out ones); train the 4 classes alone with cycle_weight=0"
+        )
+    run.info = {
+        "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
+        "cycle_head": cycle is not None,
+        "mode": run.mode, "channels": _channel_names(run), "roles": list(D.MODES[run.mode]), "preset": p.name,
+        "class_names": list(CLASS_NAMES), "crop_size": int(run.store.crops.shape[-1]), "normalisation": NORMALISATION,
+        "pretrained_from": model.pretrained_from, "seed": int(run.seed),
+    }
+    if cycle is not None:
+        run.info["cycle_T_hours"] = cycle.T_hours
+        run.info["cycle_targets"] = cycle.counts
+
+
+def _resume_from(run: _Run, ckpt: dict[str, Any]) -> None:
+    """Carry on from ``last.pt``: weights, optimiser, scheduler, RNG states, position, sums, history, best."""
+    config = run.config
+    old = ckpt.get("config", {})
+    diff = sorted(k for k in config if old.get(k) != config[k])
+    if diff:
+        raise CheckpointError(
+            f"{run.last_path}: cannot resume, the run was started with different {diff} "
+            f"({ {k: old.get(k) for k in diff} } vs { {k: config[k] for k in diff} })"
+        )
+    run.model.load_state_dict(ckpt["model"])
+    run.opt.load_state_dict(ckpt["optimizer"])
+    run.sched.load_state_dict(ckpt["scheduler"])
+    _set_rng_state(ckpt["rng"])
+    run.start_epoch, run.start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
+    run.history = list(ckpt["history"])
+    run.best_acc, run.best_epoch = float(ckpt["best_acc"]), int(ckpt["best_epoch"])
+    run.running = list(ckpt["running"]) + [0.0, 0][: max(0, 5 - len(ckpt["running"]))]
+    run.info["pretrained_from"] = ckpt["info"].get("pretrained_from")
+
+
+def _save_last(run: _Run, epoch: int, batch: int) -> None:
+    """``last.pt``: everything a resume at (``epoch``, ``batch``) needs."""
+    save_checkpoint(
+        run.last_path, "last", info=run.info, config=run.config,
+        model={k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        optimizer=run.opt.state_dict(), scheduler=run.sched.state_dict(), epoch=epoch, batch=batch,
+        running=run.running, history=run.history, best_acc=run.best_acc, best_epoch=run.best_epoch, rng=_rng_state(),
+    )
+
+
+def _train_epochs(run: _Run, num_workers: int, buffer_chunks: int, checkpoint_every: int | None) -> None:
+    """Every epoch from where the run stands: its batches, then sync, evaluate, checkpoint."""
+    if run.world > 1:
+        dev = run.dev
+        run.net = nn.parallel.DistributedDataParallel(run.model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+    step = run.start_epoch * run.steps + run.start_batch
+    for epoch in range(run.start_epoch, run.epochs):
+        step = _train_epoch(run, epoch, step, kill_after, num_workers, buffer_chunks, checkpoint_every)
+        run.start_batch = 0
+        _end_epoch(run, epoch)
+
+
+def _train_epoch(
+    run: _Run, epoch: int, step: int, kill_after: int, num_workers: int, buffer_chunks: int,
+    checkpoint_every: int | None,
+) -> int:
+    """One epoch's optimizer steps on this rank (from ``start_batch`` when resuming into it); the step count after."""
+    from tqdm.auto import tqdm
+
+    p, dev, steps, cycle = run.p, run.dev, run.steps, run.cycle
+    sample = D.epoch_sample(run.train_idx, run.data.labels[run.train_idx], run.n_epoch, run.seed, epoch, p.balance)
+    order = D.chunk_order(sample, run.store.chunk_cells, buffer_chunks, run.seed, epoch)
+    first = run.start_batch if epoch == run.start_epoch else 0
+    if first == 0:
+        run.running = _fresh_sums()
+    running = run.running
+    ds = run.data.batches(
+        order, p.batch_size, augment=p.augment, seed=run.seed, epoch=epoch, start_batch=first, drop_last=True,
+        rank=run.rank, world=run.world,
+    )
+    loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
+    run.net.train()
+    bar = tqdm(total=steps, initial=first, desc=f"{run.mode} epoch {epoch + 1}/{run.epochs}",
+               disable=not run.progress or run.rank != 0, leave=True)
+    for b, (x, y, cid) in enumerate(loader, start=first):
+        x = x.to(dev, non_blocking=True, memory_format=run.mf)
+        y = y.to(dev, non_blocking=True)
+        with _autocast(dev, run.amp):
+            logits, cyc = run.net(x, heads=True)  # through the DDP wrapper when there is one
+        logits = logits.float()
+        ce = run.criterion(logits, y)
+        loss = ce
+        if cycle is not None:
+            tgt, known = cycle.batch(cid, dev)
+            n_known = int(known.sum())
+            if n_known:
+                cyc_loss = ((cyc.float()[known] - tgt[known]) ** 2).sum(1).mean()
+                running[3] += float(cyc_loss.detach()) * n_known
+                running[4] += n_known
+            else:  # keep the head in the graph (DDP needs every parameter to get a gradient)
+                cyc_loss = cyc.float().sum() * 0.0
+            loss = loss + p.cycle_weight * cyc_loss
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        run.sched.step()
+        step += 1
+        running[0] += float(ce.detach()) * len(y)
+        running[1] += int((logits.argmax(1) == y).sum())
+        running[2] += len(y)
+        bar.update(1)
+        if b % 5 == 0 or b == steps - 1:
+            bar.set_postfix(loss=f"{running[0] / running[2]:.3f}", acc=f"{running[1] / running[2]:.3f}")
+        if kill_after and step >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash, nothing flushed
+        if checkpoint_every and (b + 1) % checkpoint_every == 0 and b + 1 < steps and run.rank == 0:
+            _save_last(run, epoch, b + 1)
+    bar.close()
+    return step
+
+
+def _end_epoch(run: _Run, epoch: int) -> None:
+    """End of epoch: sync the ranks, then on rank 0 evaluate, keep the best, checkpoint and log."""
+    p, cycle = run.p, run.cycle
+    totals = torch.tensor(run.running, dtype=torch.float64)
+    if run.world > 1:
+        dist.all_reduce(totals)
+        for buf in run.model.buffers():  # DDP syncs parameters; make BN statistics identical too
+            dist.broadcast(buf, 0)
+    if run.rank == 0:
+        ev = evaluate(run.model, run.data, run.val_idx, run.dev, p, bf16=run.amp, cycle=cycle)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": float(totals[0] / totals[2]),
+            "train_accuracy": float(totals[1] / totals[2]),
+            "train_samples": int(totals[2]),
+            "val_loss": ev["loss"],
+            "val_accuracy": ev["accuracy"],
+            "lr": float(run.opt.param_groups[0]["lr"]),
+        }
+        if cycle is not None:
+            row |= {
+                "train_cycle_loss": float(totals[3] / max(float(totals[4]), 1.0)),
+                "val_cycle_loss": ev["cycle_loss"],
+                "val_cycle_mae_h": ev["cycle_mae_h"],
+            }
+        run.history.append(row)
+        # best = highest validation accuracy for the 4 classes alone; with the cycle head, the lowest
+        # validation value of the objective trained (class loss + weight x cycle loss), negated
+        score = ev["accuracy"] if cycle is None else -(ev["loss"] + p.cycle_weight * ev["cycle_loss"])
+        if score > run.best_acc or run.best_epoch < 0:
+            run.best_acc, run.best_epoch = score, epoch + 1
+            save_checkpoint(
+                run.best_path, "best", info=run.info | {"epoch": epoch + 1, "val_accuracy": ev["accuracy"]},
+                config=run.config, model={k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+            )
+        run.running = _fresh_sums()
+        _save_last(run, epoch + 1, 0)
+        write_csv_atomic(run.out / RunDir.HISTORY_NAME, pd.DataFrame(run.history), index=False)
+        if run.progress:
+            extra = f" | val cycle error {row['val_cycle_mae_h']:.2f} h" if cycle is not None else ""
+            print(
+                f"{run.mode} epoch {epoch + 1}/{run.epochs}: train loss {row['train_loss']:.3f} acc {row['train_accuracy']:.3f}"
+                f" | val loss {row['val_loss']:.3f} acc {row['val_accuracy']:.3f}{extra}",
+                flush=True,
+            )
+    else:
+        run.running = _fresh_sums()
+    if run.world > 1:
+        dist.barrier()
+
+
+def _summary(run: _Run, digest: str, t_start: float) -> dict[str, Any]:
+    """``summary.json``: the best checkpoint evaluated on the validation and held-out cells, and the run's settings."""
+    p, dev, data, cycle = run.p, run.dev, run.data, run.cycle
+    best, _ = load_model(run.best_path, device=dev)
+    best = best.to(memory_format=run.mf)
+    val = evaluate(best, data, run.val_idx, dev, p, bf16=run.amp, cycle=cycle)
+    held = evaluate(best, data, run.heldout_idx, dev, p, bf16=run.amp, cycle=cycle) if len(run.heldout_idx) else None
     cyc_keys = ("cycle_n", "cycle_mae_h")
-    summary = {
-        "mode": mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate, "channels": channels,
-        "roles": list(D.MODES[mode]), "epochs": epochs, "best_epoch": best_epoch, "seed": int(seed),
-        "samples_per_epoch": n_epoch, "batch_size": p.batch_size, "world_size": world, "device": dev.type, "bf16": amp,
+    return {
+        "mode": run.mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate,
+        "channels": _channel_names(run), "roles": list(D.MODES[run.mode]), "epochs": run.epochs,
+        "best_epoch": run.best_epoch, "seed": int(run.seed), "samples_per_epoch": run.n_epoch,
+        "batch_size": p.batch_size, "world_size": run.world, "device": dev.type, "bf16": run.amp,
         "n_labelled": {s: int(len(data.indices(s))) for s in D.SPLITS},
         "accuracy": val["accuracy"], "recall": val["recall"], "confusion": val["confusion"],
         "confusion_counts": val["confusion_counts"], "n_val_evaluated": val["n"],
@@ -586,12 +704,9 @@ def _train(
             "T_hours": cycle.T_hours, "targets": cycle.counts, "weight": p.cycle_weight,
             "val_mae_h": val["cycle_mae_h"], "val_n": val["cycle_n"],
         },
-        "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": info["pretrained_from"],
+        "class_names": list(CLASS_NAMES), "normalisation": NORMALISATION, "pretrained_from": run.info["pretrained_from"],
         "weights_sha256": digest, "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    write_json_atomic(summary_path, summary, indent=2)
-    fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
-    return summary
 
 
 # ----------------------------------------------------------------------------------------------
