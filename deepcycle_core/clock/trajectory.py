@@ -547,63 +547,22 @@ def fit_ring(
         raise ValueError(f"{n} descriptor rows but {len(tracks)} track entries")
     if orientation == "movie" and tracks is None:
         raise ValueError("orientation 'movie' needs the cells' tracks")
-    if orientation == "fucci":
-        tracks_for_orientation = None
-    else:
-        tracks_for_orientation = tracks
-    if classes is None and (tracks_for_orientation is None and d != 4):
-        raise ValueError(f"without FUCCI classes or tracks the ring is oriented by argmax of 4 class scores; got {d} columns")
-    if classes is None and d != 4:
-        classes = np.full(n, -1, dtype=np.int64)
-        class_source = "none"
-    elif classes is None:
-        if d != 4:
-            raise ValueError(f"without FUCCI classes the ring is oriented by argmax of 4 class scores; got {d} columns")
-        classes = np.argmax(X, axis=1)
-        class_source = "predicted (argmax of descriptors)"
-    else:
-        classes = np.asarray(classes).astype(np.int64).ravel()
-        if classes.size != n:
-            raise ValueError(f"{n} descriptor rows but {classes.size} class labels")
-        class_source = "labels"
-    # projection
-    center = X.mean(axis=0)
-    scale = X.std(axis=0) if whiten else np.ones(d)
-    if whiten and (scale == 0).any():
-        raise ValueError(f"descriptor column(s) {np.flatnonzero(scale == 0).tolist()} are constant: cannot whiten")
-    Z = (X - center) / scale
-    _, S, Vt = np.linalg.svd(Z[:: max(1, n // max_fit_cells)], full_matrices=False)
-    components = Vt[:2]
-    for i in range(2):  # deterministic sign: largest loading positive
-        if components[i, np.argmax(np.abs(components[i]))] < 0:
-            components[i] = -components[i]
-    explained = (S[:2] ** 2 / np.sum(S**2)).tolist()
-    xy = Z @ components.T
+    tracks_for_orientation = None if orientation == "fucci" else tracks
+    classes, class_source = _orientation_classes(X, classes, tracks_for_orientation is not None)
+    center, scale, components, explained, xy = _projection(X, whiten, max_fit_cells)
     # fit on a seeded subset when large
     rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, max_fit_cells, replace=False)) if n > max_fit_cells else np.arange(n)
     xs, cs = xy[fit_idx], classes[fit_idx]
     curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
     raw, _ = project_to_curve(xs, curve_raw)
-    movie_note, undirected = "", ""
-    ori: Orientation | MovieOrientation
     if tracks_for_orientation is not None:
         raw_all = raw if fit_idx.size == n else project_to_curve(xy, curve_raw)[0]
-        try:
-            ori = orient_by_tracks(raw_all, tracks_for_orientation)
-        except MovieTooShort as exc:
-            if orientation == "movie":
-                raise
-            movie_note = f"the movie could not orient the ring ({exc}); FUCCI classes used"
-            ori = orient(raw, cs, min_class_cells=min_class_cells)
-        except ValueError as exc:  # the tracks do not agree on a direction: no clock, whatever else orients it
-            if orientation == "movie":
-                raise
-            undirected = str(exc)
-            movie_note = "the tracks do not agree on a direction; FUCCI classes orient the ring for drawing only"
-            ori = orient(raw, cs, min_class_cells=min_class_cells)
+        ori, movie_note, undirected = _orient_by_movie(
+            raw_all, tracks_for_orientation, raw, cs, orientation == "movie", min_class_cells
+        )
     else:
-        ori = orient(raw, cs, min_class_cells=min_class_cells)
+        ori, movie_note, undirected = orient(raw, cs, min_class_cells=min_class_cells), "", ""
     # re-index the curve: vertex 0 at the origin, vertices in forward order
     if ori.direction == 1:
         curve, start = curve_raw, ori.origin
@@ -612,23 +571,7 @@ def fit_ring(
     curve = _resample_closed(curve, n_curve_points, start=start)
     pt, _ = project_to_curve(xs, curve)
     # the paper's variant, oriented by the same rule
-    nodes = fit_ring_som(xs[:: max(1, len(xs) // 50_000)], som_nodes)  # 30 nodes need no more cells
-    if isinstance(ori, MovieOrientation):
-        # the movie's orientation of the curve, carried to the nodes: each node's place on the oriented
-        # curve; node 0 is the first after the origin, and the ring is walked the way those places grow
-        # (re-reading 30 discrete node positions along the tracks would be a noisier second verdict)
-        q = ori.apply(project_to_curve(nodes, curve_raw)[0])
-        som_dir = 1 if np.sum((np.diff(np.concatenate([q, q[:1]])) + 0.5) % 1.0 - 0.5) >= 0 else -1
-        k0, som_ori = int(np.argmin(q)), ori
-        order = (k0 + som_dir * np.arange(som_nodes)) % som_nodes
-    else:
-        som_ori = orient(som_nodes_of(xs, nodes) / som_nodes, cs, min_class_cells=min_class_cells)
-        # node that follows the origin (a class boundary between nodes) becomes node 0
-        k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
-            np.floor(som_ori.origin * som_nodes + 1e-9)
-        ) % som_nodes
-        order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
-    nodes = nodes[order]
+    nodes, som_ori = _oriented_som(xs, cs, curve_raw, ori, som_nodes, min_class_cells)
     levels = np.linspace(0.0, 1.0, 1001)
     quant = np.quantile(pt, levels)
     quant = quant + np.arange(quant.size) * 1e-12  # strictly increasing for interpolation
@@ -647,24 +590,97 @@ def fit_ring(
     }
     if tracks is not None:  # is the oriented ring a clock along the fitting tracks?
         pt_all = pt if fit_idx.size == n else project_to_curve(xy, curve)[0]
-        try:
-            info["quality"] = ring_quality(pt_all, tracks).to_dict()
-        except ValueError as exc:
-            info["quality"] = {"verdict": "unchecked", "reason": str(exc)}
-        if undirected:
-            info["quality"].update(verdict="undirected", reason=undirected)
-    ring = Ring(
-        center=center,
-        scale=scale,
-        components=components,
-        curve=curve,
-        som_nodes=nodes,
-        era_quantiles=quant,
-        info=info,
-    )
+        info["quality"] = _quality(pt_all, tracks, undirected)
+    ring = Ring(center=center, scale=scale, components=components, curve=curve, som_nodes=nodes, era_quantiles=quant,
+                info=info)
     if T_hours is not None:
         ring = ring.with_doubling_time(T_hours, T_source or "given by the user")
     return ring
+
+
+def _orientation_classes(X: np.ndarray, classes: Any | None, has_tracks: bool) -> tuple[np.ndarray, str]:
+    """The FUCCI classes that orient the ring (given, or argmax of 4 class scores, or none when tracks do) and their source."""
+    n, d = X.shape
+    if classes is None and (not has_tracks and d != 4):
+        raise ValueError(f"without FUCCI classes or tracks the ring is oriented by argmax of 4 class scores; got {d} columns")
+    if classes is None and d != 4:
+        return np.full(n, -1, dtype=np.int64), "none"
+    if classes is None:
+        return np.argmax(X, axis=1), "predicted (argmax of descriptors)"
+    classes = np.asarray(classes).astype(np.int64).ravel()
+    if classes.size != n:
+        raise ValueError(f"{n} descriptor rows but {classes.size} class labels")
+    return classes, "labels"
+
+
+def _projection(X: np.ndarray, whiten: bool, max_fit_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarray]:
+    """(center, scale, components, explained variance, xy): the descriptors' 2-D PCA plane, signs fixed."""
+    n, d = X.shape
+    center = X.mean(axis=0)
+    scale = X.std(axis=0) if whiten else np.ones(d)
+    if whiten and (scale == 0).any():
+        raise ValueError(f"descriptor column(s) {np.flatnonzero(scale == 0).tolist()} are constant: cannot whiten")
+    Z = (X - center) / scale
+    _, S, Vt = np.linalg.svd(Z[:: max(1, n // max_fit_cells)], full_matrices=False)
+    components = Vt[:2]
+    for i in range(2):  # deterministic sign: largest loading positive
+        if components[i, np.argmax(np.abs(components[i]))] < 0:
+            components[i] = -components[i]
+    explained = (S[:2] ** 2 / np.sum(S**2)).tolist()
+    return center, scale, components, explained, Z @ components.T
+
+
+def _orient_by_movie(
+    raw_all: np.ndarray, tracks: TrackTable, raw: np.ndarray, cs: np.ndarray, movie_only: bool, min_class_cells: int,
+) -> tuple[Orientation | MovieOrientation, str, str]:
+    """(orientation, note, why undirected): the movie's, or the FUCCI rule's when the movie cannot say (unless ``movie_only``)."""
+    try:
+        return orient_by_tracks(raw_all, tracks), "", ""
+    except MovieTooShort as exc:
+        if movie_only:
+            raise
+        movie_note = f"the movie could not orient the ring ({exc}); FUCCI classes used"
+        return orient(raw, cs, min_class_cells=min_class_cells), movie_note, ""
+    except ValueError as exc:  # the tracks do not agree on a direction: no clock, whatever else orients it
+        if movie_only:
+            raise
+        movie_note = "the tracks do not agree on a direction; FUCCI classes orient the ring for drawing only"
+        return orient(raw, cs, min_class_cells=min_class_cells), movie_note, str(exc)
+
+
+def _oriented_som(
+    xs: np.ndarray, cs: np.ndarray, curve_raw: np.ndarray, ori: Orientation | MovieOrientation, som_nodes: int,
+    min_class_cells: int,
+) -> tuple[np.ndarray, Orientation | MovieOrientation]:
+    """The paper's variant, oriented by the same rule: the SOM nodes from node 0 forward, and their orientation."""
+    nodes = fit_ring_som(xs[:: max(1, len(xs) // 50_000)], som_nodes)  # 30 nodes need no more cells
+    if isinstance(ori, MovieOrientation):
+        # the movie's orientation of the curve, carried to the nodes: each node's place on the oriented
+        # curve; node 0 is the first after the origin, and the ring is walked the way those places grow
+        # (re-reading 30 discrete node positions along the tracks would be a noisier second verdict)
+        q = ori.apply(project_to_curve(nodes, curve_raw)[0])
+        som_dir = 1 if np.sum((np.diff(np.concatenate([q, q[:1]])) + 0.5) % 1.0 - 0.5) >= 0 else -1
+        k0, som_ori = int(np.argmin(q)), ori
+        order = (k0 + som_dir * np.arange(som_nodes)) % som_nodes
+    else:
+        som_ori = orient(som_nodes_of(xs, nodes) / som_nodes, cs, min_class_cells=min_class_cells)
+        # node that follows the origin (a class boundary between nodes) becomes node 0
+        k0 = int(np.ceil(((som_ori.origin * som_nodes) - 1e-9))) % som_nodes if som_ori.direction == 1 else int(
+            np.floor(som_ori.origin * som_nodes + 1e-9)
+        ) % som_nodes
+        order = (k0 + som_ori.direction * np.arange(som_nodes)) % som_nodes
+    return nodes[order], som_ori
+
+
+def _quality(pt_all: np.ndarray, tracks: TrackTable, undirected: str) -> dict[str, Any]:
+    """``info["quality"]``: the ring's verdict along the fitting tracks (``undirected`` when they agree on no direction)."""
+    try:
+        quality = ring_quality(pt_all, tracks).to_dict()
+    except ValueError as exc:
+        quality = {"verdict": "unchecked", "reason": str(exc)}
+    if undirected:
+        quality.update(verdict="undirected", reason=undirected)
+    return quality
 
 
 def _orientation_scores(ori: Orientation | MovieOrientation) -> dict[str, Any]:
