@@ -150,6 +150,84 @@ def _lineage_from_given_tracks(spots: pd.DataFrame, max_step_px: float, max_divi
     return pd.concat(parts).loc[spots.index]
 
 
+def _interval_and_pixel(mov: Movie, frame_interval_min: float | None, pixel_size_um: float | None) -> tuple[float, float]:
+    """The frame interval (min) and pixel size (um): as given, else the movie's metadata, which must be valid."""
+    interval = frame_interval_min if frame_interval_min is not None else mov.frame_interval_min
+    px = pixel_size_um if pixel_size_um is not None else mov.pixel_size_um
+    if interval is None:
+        raise MovieError(f"{mov.source}: frame interval unknown (no metadata); pass frame_interval_min / --frame-interval-min")
+    if px is None:
+        raise MovieError(f"{mov.source}: pixel size unknown (no metadata); pass pixel_size_um / --pixel-size-um")
+    for what, value, flag in (("frame interval", interval, "frame_interval_min / --frame-interval-min"),
+                              ("pixel size", px, "pixel_size_um / --pixel-size-um")):
+        if not (np.isfinite(value) and value > 0):  # only metadata gets here: arguments were checked above
+            raise MovieError(f"{mov.source}: the movie's metadata gives the {what} as {value!r}; pass {flag}")
+    return interval, px
+
+
+def _spots_with_lineage(
+    mov: Movie, roles: dict[str, int], n_frames: int, diam: float, detect_threshold: float, step: float, div: float,
+    gap: float, gap_frames: int, progress: bool,
+) -> pd.DataFrame:
+    """Every spot of the first ``n_frames`` (given, or detected on the nuclear channel) with its lineage columns."""
+    if mov.spots is not None:
+        spots = mov.spots[mov.spots["frame"] < n_frames].reset_index(drop=True)
+        lineage = _lineage_from_given_tracks(spots, step, div)
+    else:
+        found = []
+        for t in _progress(range(n_frames), progress, "detect", n_frames):
+            yx = detect_nuclei(mov.frame(t, roles["nuclear"]), diam, threshold=detect_threshold)
+            found.append(pd.DataFrame({"frame": t, "x": yx[:, 1], "y": yx[:, 0]}))
+        spots = pd.concat(found, ignore_index=True)
+        if spots.empty:
+            raise MovieError(f"{mov.source}: no nuclei found in {n_frames} frame(s) (check the nuclear channel and nucleus diameter)")
+        lineage = track_spots(spots, step, div, gap_frames=gap_frames, max_gap_px=gap)
+    return pd.concat([spots[["frame", "x", "y"]].reset_index(drop=True), lineage.reset_index(drop=True)], axis=1)
+
+
+def _fucci_of_spots(
+    mov: Movie, roles: dict[str, int], spots: pd.DataFrame, by_frame: dict[int, np.ndarray], progress: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(red, green, class) of every spot; NaN and -1 when the movie has no FUCCI channels."""
+    red = np.full(len(spots), np.nan)
+    green = np.full(len(spots), np.nan)
+    if "fucci_red" not in roles:
+        return red, green, np.full(len(spots), -1, np.int64)
+    for t in _progress(sorted(by_frame), progress, "fucci", len(by_frame)):
+        idx = by_frame[t]
+        xs, ys = spots.loc[idx, "x"].to_numpy(), spots.loc[idx, "y"].to_numpy()
+        red[idx] = fucci.measure(mov.frame(t, roles["fucci_red"]), xs, ys)
+        green[idx] = fucci.measure(mov.frame(t, roles["fucci_green"]), xs, ys)
+    # gates fitted on the cells that are neither held-out full-cycle tracks nor their relatives
+    return red, green, fucci.classify(red, green, fit=fit_mask(spots)).astype(np.int64)
+
+
+def _write_crops(
+    out: Path, mov: Movie, roles: dict[str, int], spots: pd.DataFrame, by_frame: dict[int, np.ndarray], n_frames: int,
+    field: int, meta: dict[str, Any], overwrite: bool, progress: bool,
+) -> None:
+    """The store: every spot's nuclear and brightfield crops and cell row, and each frame's statistics."""
+    net_roles = [r for r in ("nuclear", "brightfield") if r in roles]
+    net = [(mov.channel_names[roles[r]], r) for r in net_roles]
+    cols = ["track_id", "parent_track_id", "frame", "time_h", "x", "y", "field", "birth_frame", "division_frame", "full_cycle", "fucci_red", "fucci_green", "class"]
+    stats = []
+    with StoreWriter(out, channels=net, meta=meta, overwrite=overwrite) as writer:
+        for t in _progress(range(n_frames), progress, "crops", n_frames):
+            images = [mov.frame(t, roles[r]) for r in net_roles]
+            row = {"field": int(field), "frame": t}
+            for (name, _), img in zip(net, images):
+                row[f"{name}_median"] = float(np.median(img))
+                row[f"{name}_std"] = float(img.std())
+            stats.append(row)
+            idx = by_frame.get(t)
+            if idx is None:
+                continue
+            xs, ys = spots.loc[idx, "x"].to_numpy(), spots.loc[idx, "y"].to_numpy()
+            crops = np.stack([crop_at(img, xs, ys) for img in images], axis=1)
+            writer.append(crops.astype(np.uint16, copy=False), spots.loc[idx, cols])
+        writer.set_frames(pd.DataFrame(stats))
+
+
 def ingest(
     movie: str | os.PathLike,
     out: str | os.PathLike,
@@ -204,16 +282,7 @@ def ingest(
     chan_spec = parse_channels(channels)
     with open_movie(movie, axes=axes, allow_8bit=allow_8bit, spots_csv=spots_csv, spot_units=spot_units, pixel_size_um=pixel_size_um) as mov:
         roles = _resolve_channels(mov, chan_spec)
-        interval = frame_interval_min if frame_interval_min is not None else mov.frame_interval_min
-        px = pixel_size_um if pixel_size_um is not None else mov.pixel_size_um
-        if interval is None:
-            raise MovieError(f"{mov.source}: frame interval unknown (no metadata); pass frame_interval_min / --frame-interval-min")
-        if px is None:
-            raise MovieError(f"{mov.source}: pixel size unknown (no metadata); pass pixel_size_um / --pixel-size-um")
-        for what, value, flag in (("frame interval", interval, "frame_interval_min / --frame-interval-min"),
-                                  ("pixel size", px, "pixel_size_um / --pixel-size-um")):
-            if not (np.isfinite(value) and value > 0):  # only metadata gets here: arguments were checked above
-                raise MovieError(f"{mov.source}: the movie's metadata gives the {what} as {value!r}; pass {flag}")
+        interval, px = _interval_and_pixel(mov, frame_interval_min, pixel_size_um)
         if nucleus_diameter_px is None:
             nucleus_diameter_px = nucleus_diameter_um / px if nucleus_diameter_um is not None else DEFAULT_DIAMETER_PX
         diam = float(nucleus_diameter_px)
@@ -223,88 +292,37 @@ def ingest(
         n_frames = mov.n_frames if max_frames is None else min(mov.n_frames, int(max_frames))
         if mov.shape[0] < CROP_SIZE or mov.shape[1] < CROP_SIZE:
             raise MovieError(f"{mov.source}: frames of {mov.shape} are smaller than one {CROP_SIZE}x{CROP_SIZE} crop")
-        has_fucci = "fucci_red" in roles
 
         # -- pass 1: spots and FUCCI ---------------------------------------------------------
-        if mov.spots is not None:
-            spots = mov.spots[mov.spots["frame"] < n_frames].reset_index(drop=True)
-            lineage = _lineage_from_given_tracks(spots, step, div)
-        else:
-            found = []
-            for t in _progress(range(n_frames), progress, "detect", n_frames):
-                yx = detect_nuclei(mov.frame(t, roles["nuclear"]), diam, threshold=detect_threshold)
-                found.append(pd.DataFrame({"frame": t, "x": yx[:, 1], "y": yx[:, 0]}))
-            spots = pd.concat(found, ignore_index=True)
-            if spots.empty:
-                raise MovieError(f"{mov.source}: no nuclei found in {n_frames} frame(s) (check the nuclear channel and nucleus diameter)")
-            lineage = track_spots(spots, step, div, gap_frames=gap_frames, max_gap_px=gap)
-        spots = pd.concat([spots[["frame", "x", "y"]].reset_index(drop=True), lineage.reset_index(drop=True)], axis=1)
+        spots = _spots_with_lineage(mov, roles, n_frames, diam, detect_threshold, step, div, gap, gap_frames, progress)
         all_spots = spots
         keep = inside(spots["x"].to_numpy(), spots["y"].to_numpy(), mov.shape)
         n_border = int((~keep).sum())
         spots = spots[keep].reset_index(drop=True)
         if spots.empty:
             raise MovieError(f"{mov.source}: every nucleus lies within {_HALF} px of the border; no crop fits")
-        red = np.full(len(spots), np.nan)
-        green = np.full(len(spots), np.nan)
         by_frame = {int(f): g.index.to_numpy() for f, g in spots.groupby("frame")}
-        if has_fucci:
-            for t in _progress(sorted(by_frame), progress, "fucci", len(by_frame)):
-                idx = by_frame[t]
-                xs, ys = spots.loc[idx, "x"].to_numpy(), spots.loc[idx, "y"].to_numpy()
-                red[idx] = fucci.measure(mov.frame(t, roles["fucci_red"]), xs, ys)
-                green[idx] = fucci.measure(mov.frame(t, roles["fucci_green"]), xs, ys)
-            # gates fitted on the cells that are neither held-out full-cycle tracks nor their relatives
-            classes = fucci.classify(red, green, fit=fit_mask(spots)).astype(np.int64)
-        else:
-            classes = np.full(len(spots), -1, np.int64)
-        spots["fucci_red"] = red
-        spots["fucci_green"] = green
-        spots["class"] = classes
+        spots["fucci_red"], spots["fucci_green"], spots["class"] = _fucci_of_spots(mov, roles, spots, by_frame, progress)
         spots["time_h"] = spots["frame"] * float(interval) / 60.0
         spots["field"] = int(field)
 
         # -- pass 2: crops and frame statistics into the store --------------------------------
-        net_roles = [r for r in ("nuclear", "brightfield") if r in roles]
-        net = [(mov.channel_names[roles[r]], r) for r in net_roles]
         meta: dict[str, Any] = {
-            "frame_interval_min": float(interval),
-            "pixel_size_um": float(px),
+            "frame_interval_min": float(interval), "pixel_size_um": float(px),
             "provenance": {
                 "source": "ingest",
                 "movie": Path(mov.source).name,
                 "parameters": {
                     "channels": {r: mov.channel_names[i] for r, i in roles.items()},
-                    "nucleus_diameter_px": diam,
-                    "detect_threshold": float(detect_threshold),
-                    "max_step_px": step,
-                    "max_division_px": div,
-                    "max_gap_px": gap,
-                    "gap_frames": int(gap_frames),
-                    "given_spots": mov.spots is not None,
-                    "n_frames": n_frames,
+                    "nucleus_diameter_px": diam, "detect_threshold": float(detect_threshold), "max_step_px": step,
+                    "max_division_px": div, "max_gap_px": gap, "gap_frames": int(gap_frames),
+                    "given_spots": mov.spots is not None, "n_frames": n_frames,
                 },
             },
             "ingest": {"n_spots": int(keep.size), "n_border_dropped": n_border, "n_cells": int(len(spots)),
                        "frame_shape": [int(mov.shape[0]), int(mov.shape[1])]},
         }
-        cols = ["track_id", "parent_track_id", "frame", "time_h", "x", "y", "field", "birth_frame", "division_frame", "full_cycle", "fucci_red", "fucci_green", "class"]
-        stats = []
-        with StoreWriter(out, channels=net, meta=meta, overwrite=overwrite) as writer:
-            for t in _progress(range(n_frames), progress, "crops", n_frames):
-                images = [mov.frame(t, roles[r]) for r in net_roles]
-                row = {"field": int(field), "frame": t}
-                for (name, _), img in zip(net, images):
-                    row[f"{name}_median"] = float(np.median(img))
-                    row[f"{name}_std"] = float(img.std())
-                stats.append(row)
-                idx = by_frame.get(t)
-                if idx is None:
-                    continue
-                xs, ys = spots.loc[idx, "x"].to_numpy(), spots.loc[idx, "y"].to_numpy()
-                crops = np.stack([crop_at(img, xs, ys) for img in images], axis=1)
-                writer.append(crops.astype(np.uint16, copy=False), spots.loc[idx, cols])
-            writer.set_frames(pd.DataFrame(stats))
+        _write_crops(out, mov, roles, spots, by_frame, n_frames, field, meta, overwrite, progress)
     if spots_out is not None:
         all_spots.assign(in_store=keep).to_parquet(spots_out, index=False)
     return out
