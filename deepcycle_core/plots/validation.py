@@ -1,0 +1,277 @@
+"""Figures and printed tables of the validation chapter (``book/05_validate``).
+
+Why here: the chapter reads like a methods section and only calls the package; the validation
+itself (rings, scores, targets) lives in :mod:`deepcycle_core.validation`, and this module only
+presents its results: one function per figure (returning the matplotlib ``Figure``) and one per
+printed table or summary (returning a ``DataFrame`` or a string the chapter prints).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..clock.metrics import circular_difference, circular_mean
+from ..validation.scoring import MIN_COVERAGE, OURS, PAPER_READOUTS, PHASES, track_coverage
+
+__all__ = [
+    "CEILING",
+    "MAE_TARGET_H",
+    "SPEARMAN_TARGET",
+    "ceiling_gap",
+    "confusion_table",
+    "era_error_by_age",
+    "era_hexbin",
+    "era_hours",
+    "example_tracks",
+    "held_out_summary",
+    "inputs_found",
+    "mae_bars",
+    "paper_curves",
+    "paper_statistic_table",
+    "phase_errors",
+    "phase_mae_table",
+    "pick_example_tracks",
+    "position_profile",
+    "summary_text",
+    "targets_text",
+    "track_spearman_boxes",
+    "track_spearman_quantiles",
+]
+
+#: The ceiling row's method name (a reference that uses ground truth, never a method).
+CEILING = "ceiling_hidden"
+#: The circular-MAE target (h) drawn as the dashed line of :func:`mae_bars`.
+MAE_TARGET_H = 1.5
+#: The per-track Spearman target drawn as the dashed line of :func:`track_spearman_boxes`.
+SPEARMAN_TARGET = 0.95
+
+
+def inputs_found(paths: Mapping[str, str | os.PathLike], root: str | os.PathLike) -> str:
+    """One line per input: found or MISSING, relative to ``root``, so a reader sees what the chapter reads."""
+    return "\n".join(f"{name:12s} {'found' if Path(p).exists() else 'MISSING'}: {Path(p).relative_to(root)}"
+                     for name, p in paths.items())
+
+
+def held_out_summary(cells: pd.DataFrame, split: pd.DataFrame) -> str:
+    """How many held-out tracks and cells the validation rests on, their cycle lengths and coverage."""
+    held = cells[cells["cell_id"].isin(split.loc[split["split"] == "heldout", "cell_id"])]
+    per_track = held.groupby(["field", "track_id"])["true_cycle_h"].first()
+    cov = track_coverage(held)  # per track: the fraction of its cycle's frames in which it has a crop
+    counts = ", ".join(f"{k} {n}" for k, n in split["split"].value_counts().sort_index().items())
+    return "\n".join([
+        f"cells in the store: {len(cells)}; split: " + counts,
+        f"held-out full-cycle tracks: {len(per_track)}, {len(held)} cells",
+        f"their cycle length: {per_track.mean():.1f} ± {per_track.std():.1f} h (min {per_track.min():.1f}, max {per_track.max():.1f})",
+        f"fraction of held-out cells that are full_cycle: {round(float(held['full_cycle'].mean()), 3)}",
+        f"tracks with a crop in >= {MIN_COVERAGE:.0%} of the frames of their cycle (the per-track statistics use these): "
+        f"{int((cov >= MIN_COVERAGE).sum())}; the others left the field, or were lost, for part of their life",
+    ])
+
+
+def targets_text(targets: pd.DataFrame) -> str:
+    """The targets, one line each with status, value and gap, and how many are met."""
+    lines = [f"{r.status:7s}  {r.target:45s} value {r.value:7.3f}   gap {r.gap:+7.3f}" for r in targets.itertuples()]
+    return "\n".join([*lines, f"{int((targets['status'] == 'PASS').sum())} of {len(targets)} targets met"])
+
+
+def _shown(table: pd.DataFrame) -> list[str]:
+    return [m for m in table["method"] if not m.endswith("_hard")]
+
+
+def mae_bars(table: pd.DataFrame, target_h: float = MAE_TARGET_H) -> Figure:
+    """Circular MAE of every (non-hard) method as bars: ours green, the paper's read-outs orange, the ceiling grey."""
+    shown = _shown(table)
+    vals = table.set_index("method").loc[shown, "circ_mae_h"]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(shown) + 0.8))
+    colors = ["C2" if m == OURS else "C1" if m in PAPER_READOUTS else "0.5" if m == CEILING else "C0" for m in shown]
+    ax.barh(range(len(shown)), vals.fillna(0).to_numpy(), color=colors)
+    ax.set_yticks(range(len(shown)), shown)
+    ax.invert_yaxis()
+    ax.axvline(target_h, color="k", ls="--", lw=0.8)
+    for k, val in enumerate(vals):
+        ax.text(0.1 if not np.isfinite(val) else val + 0.1, k, "no ring" if not np.isfinite(val) else f"{val:.2f}", va="center", fontsize=8)
+    ax.set_xlabel(f"circular MAE on held-out cells (h); dashed: the {target_h:g} h target")
+    fig.tight_layout()
+    return fig
+
+
+def ceiling_gap(table: pd.DataFrame, target_h: float = MAE_TARGET_H) -> str:
+    """How far our clock is from the ceiling and the ceiling from the target (empty without either row)."""
+    vals = table.set_index("method")["circ_mae_h"]
+    if CEILING not in vals.index or OURS not in vals.index:
+        return ""
+    return (f"ours {vals[OURS]:.2f} h, ceiling {vals[CEILING]:.2f} h: "
+            f"{vals[OURS] - vals[CEILING]:+.2f} h left to the method, "
+            f"{vals[CEILING] - target_h:+.2f} h between the ceiling and the target")
+
+
+def pick_example_tracks(tracks: pd.DataFrame, n: int, method: str = OURS) -> pd.DataFrame:
+    """``n`` tracks of ``method`` spread evenly over the range of their per-track Spearman (best to worst)."""
+    mine = tracks[tracks["method"] == method].sort_values("spearman", ignore_index=True)
+    if mine.empty:
+        return mine
+    return mine.iloc[np.unique(np.linspace(0, max(len(mine) - 1, 0), n).round().astype(int))]
+
+
+def example_tracks(pick: pd.DataFrame, pred: pd.DataFrame, cells: pd.DataFrame, method: str = OURS) -> Figure:
+    """The clock's unwrapped position against hours since birth, one panel per picked track; dashed: a perfect clock."""
+    dc = pred[pred["method"] == method].merge(cells[["cell_id", "track_id", "time_h", "true_cycle_h"]], on="cell_id")
+    fig, axes = plt.subplots(1, max(len(pick), 1), figsize=(2.6 * max(len(pick), 1), 2.8), sharey=True)
+    for ax, r in zip(np.atleast_1d(axes), pick.itertuples()):
+        g = dc[dc["track_id"] == r.track_id].sort_values("time_h")
+        t = g["time_h"].to_numpy() - g["time_h"].iloc[0]
+        u = np.unwrap(2 * np.pi * g["pseudotime"].to_numpy()) / (2 * np.pi)
+        ax.plot(t, u, ".", ms=2, color="C0")
+        ax.plot([0, g["true_cycle_h"].iloc[0]], [0, 1], "k--", lw=0.8)
+        ax.set_title(f"track {r.track_id}\nρ = {r.spearman:.3f}", fontsize=9)
+        ax.set_xlabel("hours since birth")
+    np.atleast_1d(axes)[0].set_ylabel("clock position (unwrapped)")
+    fig.tight_layout()
+    return fig
+
+
+def _order(table: pd.DataFrame, tracks: pd.DataFrame) -> list[str]:
+    return [m for m in table["method"] if m in set(tracks["method"])]
+
+
+def track_spearman_boxes(tracks: pd.DataFrame, table: pd.DataFrame, target: float = SPEARMAN_TARGET) -> Figure:
+    """Per-track Spearman of every method (in the table's order) as box plots; dashed: the target."""
+    order = _order(table, tracks)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    data = [tracks.loc[tracks["method"] == m, "spearman"].dropna().to_numpy() for m in order]
+    ax.boxplot(data, vert=False, showfliers=True, flierprops={"markersize": 2})
+    ax.set_yticks(range(1, len(order) + 1), order)
+    ax.axvline(target, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("per-track Spearman: pseudotime vs time since birth")
+    fig.tight_layout()
+    return fig
+
+
+def track_spearman_quantiles(tracks: pd.DataFrame, table: pd.DataFrame, target: float = SPEARMAN_TARGET) -> pd.DataFrame:
+    """Per method: q10, median and q90 of the per-track Spearman and the share of tracks at the target or above."""
+    order = _order(table, tracks)
+    q = tracks.groupby("method")["spearman"].quantile([0.1, 0.5, 0.9]).unstack().reindex(order)
+    q.columns = ["q10", "median", "q90"]
+    q[f"share >= {target:g}"] = tracks.assign(ok=tracks["spearman"] >= target).groupby("method")["ok"].mean().reindex(order)
+    return q
+
+
+def era_hours(pred: pd.DataFrame, cells: pd.DataFrame, method: str = OURS) -> pd.DataFrame:
+    """The held-out cells of ``method`` that have ERA hours, with their true age (empty frame with ``hours`` if none)."""
+    era = pred[pred["method"] == method].merge(cells[["cell_id", "true_age_h", "true_cycle_h", "true_age"]], on="cell_id")
+    era = era[np.isfinite(era["hours"])]
+    return cells.iloc[:0].assign(hours=np.nan) if era.empty else era
+
+
+def era_hexbin(era: pd.DataFrame, ylabel: str = "ERA hours (clock head)") -> Figure:
+    """ERA hours against true hours since birth as a hexbin density; dashed white: the diagonal."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    hb = ax.hexbin(era["true_age_h"], era["hours"], gridsize=40, mincnt=1, cmap="viridis")
+    lim = float(max(era["true_age_h"].max(), era["hours"].max())) if len(era) else 30.0
+    ax.plot([0, lim], [0, lim], "w--", lw=1)
+    ax.set_xlabel("true hours since birth")
+    ax.set_ylabel(ylabel)
+    fig.colorbar(hb, ax=ax, label="cells")
+    fig.tight_layout()
+    return fig
+
+
+def era_error_by_age(era: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """Cells, signed bias and MAE of the ERA hours (wrapped at each cell's cycle) per true-age bin."""
+    err = era.assign(err_h=circular_difference(era["hours"], era["true_age_h"], era["true_cycle_h"]),
+                     age_bin=pd.cut(era["true_age"], np.linspace(0, 1, bins + 1), include_lowest=True))
+    return err.groupby("age_bin", observed=True)["err_h"].agg(cells="size", bias_h="mean", mae_h=lambda e: np.abs(e).mean())
+
+
+def paper_curves(curves: pd.DataFrame, table: pd.DataFrame, methods: Sequence[str] = (OURS, "deepcycle", "handmade")) -> Figure:
+    """The paper's averaged pseudotime curves (mean ± sd), raw and unwrapped, for ``methods`` found in ``curves``."""
+    shown = [m for m in methods if m in set(curves["method"])]
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.4), sharex=True)
+    for ax, kind, title in [(axes[0], "raw", "raw pseudotime (as the paper)"), (axes[1], "unwrapped", "unwrapped along each track")]:
+        for m in shown:
+            c = curves[curves["method"] == m]
+            col = "paper_spearman" if kind == "raw" else "paper_spearman_unwrapped"
+            rho = float(table.set_index("method").at[m, col])
+            ax.plot(c["relative_time"], c[f"mean_{kind}"], label=f"{m}: ρ = {rho:.3f}")
+            ax.fill_between(c["relative_time"], c[f"mean_{kind}"] - c[f"sd_{kind}"], c[f"mean_{kind}"] + c[f"sd_{kind}"], alpha=0.15)
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("relative time (birth = 0, division = 1)")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("mean pseudotime ± sd")
+    fig.tight_layout()
+    return fig
+
+
+def paper_statistic_table(table: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """The paper's averaged-curve statistics next to the per-track and per-cell ones, with the paper's own figures."""
+    cols = ["paper_spearman", "paper_spearman_unwrapped", "paper_kendall", "paper_kendall_unwrapped", "track_spearman_median", "circ_mae_h"]
+    return "\n".join([
+        f"tracks averaged: {int(curves.groupby('method')['n_tracks'].first().max())} (the table's n_tracks)",
+        table.set_index("method")[cols].round(3).to_string(),
+        "paper (its own tracks, not held out, raw statistic): Spearman 0.96, Kendall 0.84; BF-only 0.91/0.80; Hoechst-only 0.87/0.70",
+    ])
+
+
+def phase_errors(phases: pd.DataFrame, method: str = OURS) -> pd.DataFrame:
+    """Per true phase: cells, MAE and signed bias (h) of ``method``."""
+    return phases[phases["method"] == method].drop(columns="method")
+
+
+def confusion_table(confusion: pd.DataFrame, method: str = OURS) -> pd.DataFrame:
+    """True phase (rows) against the phase read off ``method``'s clock (columns), rows summing to 1."""
+    return confusion[confusion["method"] == method].drop(columns="method").set_index("true_phase")
+
+
+def position_profile(pred: pd.DataFrame, cells: pd.DataFrame, method: str = OURS, bins: int = 10) -> pd.DataFrame:
+    """Circular mean predicted position per true-age bin: where along the true cycle the clock stalls or runs back."""
+    dc = pred[pred["method"] == method].merge(cells[["cell_id", "true_age"]], on="cell_id")
+    dc["true_age_tenth"] = pd.cut(dc["true_age"], np.linspace(0, 1, bins + 1), include_lowest=True)
+    return dc.groupby("true_age_tenth", observed=True)["pseudotime"].agg(
+        mean_pseudotime=lambda p: circular_mean(2 * np.pi * p) / (2 * np.pi), cells="size")
+
+
+def phase_mae_table(phases: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """Circular MAE (h) by true phase (columns, in cycle order) for every method in ``methods`` (rows)."""
+    wide = phases.pivot(index="method", columns="phase", values="mae_h").reindex(list(methods))
+    return wide[[p for p in PHASES if p in set(phases["phase"])]]
+
+
+def summary_text(table: pd.DataFrame, targets: pd.DataFrame, phases: pd.DataFrame, confusion: pd.DataFrame) -> str:
+    """The chapter's numbers in one place: ours, the paper's read-outs, the ceiling, failures, targets, the hard rows."""
+    t = table.set_index("method")
+    ours = t.loc[OURS]
+    out = [f"ours ({OURS}): median per-track Spearman {ours.track_spearman_median:.3f}, Fisher-Lee {ours.fisher_lee:.3f}, "
+           f"circular MAE {ours.circ_mae_h:.2f} h, ERA MAE {ours.era_mae_h:.2f} h; judged along the fitting tracks: {ours.ring}"]
+    out += [f"the paper's read-out {m}: median per-track Spearman {t.at[m, 'track_spearman_median']:.3f}, "
+            f"circular MAE {t.at[m, 'circ_mae_h']:.2f} h, ring {t.at[m, 'ring']}" for m in PAPER_READOUTS if m in t.index]
+    if CEILING in t.index:
+        c = t.loc[CEILING]
+        out.append(f"ceiling (hidden variables, uses truth): circular MAE {c.circ_mae_h:.2f} h, ERA MAE {c.era_mae_h:.2f} h, "
+                   f"median per-track Spearman {c.track_spearman_median:.3f}")
+    if OURS in set(phases["method"]):
+        worst = phases[phases["method"] == OURS].sort_values("mae_h").iloc[-1]
+        cm = confusion_table(confusion)
+        offdiag = cm.where(~np.eye(len(cm), dtype=bool)).stack()
+        a, b = offdiag.idxmax()
+        out.append(f"largest error in phase {worst.phase}: {worst.mae_h:.2f} h (bias {worst.bias_h:+.2f} h); "
+                   f"most frequent confusion: {offdiag.max():.0%} of true {a} cells are read as {b}.")
+    better = [m for m in t.index if m not in (OURS, CEILING) and not m.endswith("_hard")
+              and np.isfinite(t.at[m, "circ_mae_h"]) and t.at[m, "circ_mae_h"] < ours.circ_mae_h]
+    out.append("methods with a smaller circular MAE than ours: " + (", ".join(better) if better else "none"))
+    out.append(f"the paper's averaged-curve statistic for ours: Spearman {ours.paper_spearman:.3f} raw, "
+               f"{ours.paper_spearman_unwrapped:.3f} unwrapped")
+    missed = targets[targets["status"] != "PASS"]
+    out.append("targets not met: " + ("none" if missed.empty else "; ".join(
+        f"{r.target} ({r.status}" + (f", by {-r.gap:.3f})" if np.isfinite(r.gap) and r.gap < 0 else ")") for r in missed.itertuples())))
+    out += [f"{m}: circular MAE {t.at[m, 'circ_mae_h']:.2f} h, Fisher-Lee {t.at[m, 'fisher_lee']:.3f}, "
+            f"median track Spearman {t.at[m, 'track_spearman_median']:.3f}, {t.at[m, 'ring']}"
+            for m in ("deepcycle_clock_hard", "deepcycle_hard", "handmade_hard") if m in t.index]
+    return "\n".join(out)

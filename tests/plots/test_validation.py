@@ -1,0 +1,167 @@
+"""The validation chapter's figures and tables, drawn from a small synthetic validation result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepcycle_core.plots import validation as vp
+from deepcycle_core.validation.scoring import OURS
+
+METHODS = [OURS, "deepcycle", "deepcycle_som", "handmade", "pixels_pca", "ceiling_hidden", "deepcycle_clock_hard"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    mae = [2.0, 4.0, 3.0, 5.0, np.nan, 1.0, 4.5]
+    return pd.DataFrame({
+        "method": METHODS, "circ_mae_h": mae, "era_mae_h": [2.5, 3.0, 3.5, np.nan, np.nan, 1.5, 6.0],
+        "track_spearman_median": [0.96, 0.9, 0.91, 0.7, np.nan, 0.99, 0.94], "fisher_lee": [0.5, 0.3, 0.4, 0.1, np.nan, 0.8, 0.2],
+        "paper_spearman": [0.99, 0.8, 0.85, 0.9, np.nan, 1.0, 0.97], "paper_spearman_unwrapped": [0.99, 0.99, 0.99, 0.95, np.nan, 1.0, 0.84],
+        "paper_kendall": [0.97, 0.76, 0.8, 0.87, np.nan, 1.0, 0.88], "paper_kendall_unwrapped": [0.98, 0.97, 0.97, 0.82, np.nan, 1.0, 0.69],
+        "ring": ["clock", "clock", "clock", "folded", None, "no ring", "clock"],
+    })
+
+
+@pytest.fixture(scope="module")
+def cells_pred() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Three held-out tracks of 20 frames whose clock reads the true age plus a little noise."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for tid, T in [(1, 24.0), (2, 26.0), (3, 28.0)]:
+        for k in range(20):
+            age = k / 20
+            rows.append({"cell_id": tid * 100 + k, "field": 0, "track_id": tid, "time_h": age * T, "true_cycle_h": T,
+                         "true_age": age, "true_age_h": age * T, "full_cycle": True, "frame": k,
+                         "birth_frame": 0, "division_frame": 19 if tid == 1 else 39})
+    cells = pd.DataFrame(rows)
+    pt = (cells["true_age"] + rng.normal(0, 0.02, len(cells))) % 1
+    pred = pd.DataFrame({"method": OURS, "cell_id": cells["cell_id"], "pseudotime": pt, "hours": pt * cells["true_cycle_h"]})
+    tracks = pd.DataFrame({"method": [OURS] * 3 + ["deepcycle"] * 3, "track_id": [1, 2, 3] * 2,
+                           "spearman": [0.9, 0.97, 0.99, 0.5, 0.8, 0.96], "pearson": [0.9] * 6, "n": [20] * 6,
+                           "duration_h": [23.0, 25.0, 27.0] * 2})
+    return cells, pred, tracks
+
+
+def test_inputs_found_says_found_or_missing(tmp_path: Path) -> None:
+    (tmp_path / "a").touch()
+    text = vp.inputs_found({"here": tmp_path / "a", "gone": tmp_path / "b"}, root=tmp_path)
+    assert text.splitlines() == ["here         found: a", "gone         MISSING: b"]
+
+
+def test_held_out_summary_counts_tracks_and_coverage(cells_pred) -> None:
+    cells = cells_pred[0]
+    split = pd.DataFrame({"cell_id": cells["cell_id"], "split": ["heldout"] * 40 + ["train"] * 20})
+    text = vp.held_out_summary(cells, split)
+    assert "split: heldout 40, train 20" in text
+    assert "held-out full-cycle tracks: 2, 40 cells" in text
+    assert "their cycle length: 25.0" in text
+    assert "fraction of held-out cells that are full_cycle: 1.0" in text
+    assert "of their cycle (the per-track statistics use these): 1;" in text  # track 2 was seen in half its cycle
+
+
+def test_targets_text_lists_every_target_and_counts_passes() -> None:
+    targets = pd.DataFrame({"status": ["PASS", "MISS"], "target": ["a >= 1", "b <= 2"], "value": [1.5, 3.0], "gap": [0.5, -1.0]})
+    lines = vp.targets_text(targets).splitlines()
+    assert lines[0].startswith("PASS     a >= 1") and "gap  +0.500" in lines[0]
+    assert lines[-1] == "1 of 2 targets met"
+
+
+def test_mae_bars_draws_one_bar_per_non_hard_method(table) -> None:
+    fig = vp.mae_bars(table)
+    ax = fig.axes[0]
+    assert len(ax.patches) == len(METHODS) - 1
+    assert [t.get_text() for t in ax.get_yticklabels()] == METHODS[:-1]
+    assert "no ring" in [t.get_text() for t in ax.texts]
+    assert "1.5 h target" in ax.get_xlabel()
+
+
+def test_ceiling_gap_needs_both_rows(table) -> None:
+    assert vp.ceiling_gap(table) == "ours 2.00 h, ceiling 1.00 h: +1.00 h left to the method, -0.50 h between the ceiling and the target"
+    assert vp.ceiling_gap(table[table["method"] != "ceiling_hidden"]) == ""
+
+
+def test_example_tracks_one_panel_per_picked_track(cells_pred) -> None:
+    cells, pred, tracks = cells_pred
+    pick = vp.pick_example_tracks(tracks, 2)
+    assert list(pick["track_id"]) == [1, 3]  # the worst and the best
+    fig = vp.example_tracks(pick, pred, cells)
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_title() == "track 1\nρ = 0.900"
+    assert vp.pick_example_tracks(tracks, 2, method="nothing").empty
+
+
+def test_track_spearman_boxes_and_quantiles_follow_the_table_order(table, cells_pred) -> None:
+    tracks = cells_pred[2]
+    fig = vp.track_spearman_boxes(tracks, table)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [OURS, "deepcycle"]
+    q = vp.track_spearman_quantiles(tracks, table)
+    assert list(q.columns) == ["q10", "median", "q90", "share >= 0.95"]
+    assert q.loc[OURS, "median"] == pytest.approx(0.97)
+    assert q.loc["deepcycle", "share >= 0.95"] == pytest.approx(1 / 3)
+
+
+def test_era_hours_hexbin_and_error_by_age(cells_pred) -> None:
+    cells, pred, _ = cells_pred
+    era = vp.era_hours(pred, cells)
+    assert len(era) == len(cells)
+    fig = vp.era_hexbin(era)
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "ERA hours (clock head)"  # the plot and its colour bar
+    err = vp.era_error_by_age(era)
+    assert list(err.columns) == ["cells", "bias_h", "mae_h"] and err["cells"].sum() == len(cells)
+    assert (err["mae_h"] < 1.5).all()
+    assert vp.era_hours(pred.assign(hours=np.nan), cells).empty
+
+
+def test_paper_curves_and_statistic_table(table) -> None:
+    rel = np.linspace(0, 1, 5)
+    curves = pd.concat([pd.DataFrame({"method": m, "relative_time": rel, "mean_raw": rel, "sd_raw": 0.1, "mean_unwrapped": rel,
+                                      "sd_unwrapped": 0.1, "n_tracks": 3}) for m in (OURS, "deepcycle")])
+    fig = vp.paper_curves(curves, table)
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == [f"{OURS}: ρ = 0.990", "deepcycle: ρ = 0.800"]
+    text = vp.paper_statistic_table(table, curves)
+    assert text.startswith("tracks averaged: 3 (the table's n_tracks)") and "paper_kendall_unwrapped" in text
+
+
+def test_phase_tables(cells_pred) -> None:
+    cells, pred, _ = cells_pred
+    ph = pd.DataFrame({"method": [OURS] * 2 + ["deepcycle"] * 2, "phase": ["S", "G1"] * 2, "n_cells": [5, 6, 5, 6],
+                       "mae_h": [1.0, 2.0, 3.0, 4.0], "bias_h": [0.1, -0.2, 0.3, 0.4]})
+    assert list(vp.phase_errors(ph).columns) == ["phase", "n_cells", "mae_h", "bias_h"]
+    wide = vp.phase_mae_table(ph, [OURS, "deepcycle"])
+    assert list(wide.columns) == ["G1", "S"] and wide.loc["deepcycle", "G1"] == 4.0
+    conf = pd.DataFrame({"method": OURS, "true_phase": ["G1", "S"], "G1": [0.9, 0.3], "S": [0.1, 0.7]})
+    cm = vp.confusion_table(conf)
+    assert cm.index.name == "true_phase" and cm.loc["S", "G1"] == 0.3
+    prof = vp.position_profile(pred, cells)
+    assert len(prof) == 10 and prof["cells"].sum() == len(cells)
+    assert np.all(np.diff(prof["mean_pseudotime"].to_numpy()[1:]) > 0)  # a good clock climbs
+
+
+def test_summary_text_names_ours_the_ceiling_and_missed_targets(table) -> None:
+    ph = pd.DataFrame({"method": OURS, "phase": ["G1", "S"], "n_cells": [5, 5], "mae_h": [1.0, 2.0], "bias_h": [0.1, -0.5]})
+    conf = pd.DataFrame({"method": OURS, "true_phase": ["G1", "S"], "G1": [0.9, 0.4], "S": [0.1, 0.6]})
+    targets = pd.DataFrame({"status": ["PASS", "MISS", "NO RING"], "target": ["a", "b", "c"], "value": [1.0, 2.0, np.nan],
+                            "gap": [0.1, -0.25, np.nan]})
+    text = vp.summary_text(table, targets, ph, conf)
+    assert text.startswith(f"ours ({OURS}): median per-track Spearman 0.960")
+    assert "ceiling (hidden variables, uses truth): circular MAE 1.00 h" in text
+    assert "largest error in phase S: 2.00 h (bias -0.50 h); most frequent confusion: 40% of true S cells are read as G1." in text
+    assert "methods with a smaller circular MAE than ours: none" in text
+    assert "targets not met: b (MISS, by 0.250); c (NO RING)" in text
+    assert text.splitlines()[-1].startswith("deepcycle_clock_hard: circular MAE 4.50 h")
