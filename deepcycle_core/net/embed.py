@@ -27,6 +27,7 @@ embedding with a stale network raises :class:`deepcycle_core.data.fingerprint.St
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -35,7 +36,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ from ..data.runs import RunDir, resolve_run
 from ..data.store import CellStore, open_store
 
 __all__ = [
-    "CYCLE_COLUMNS", "DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "descriptor_table", "embed",
+    "CYCLE_COLUMNS", "DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "collect_outputs", "descriptor_table", "embed",
     "embed_range", "load_inputs", "native_bf16", "read_descriptors", "register_cli", "resolve_inputs",
     "resolve_precision", "run_model", "throughput", "write_h5ad",
 ]
@@ -255,6 +256,71 @@ def _iter_dask(
             nxt += 1
 
 
+@contextlib.contextmanager
+def _executor(
+    scheduler: str | Any | None, local_cluster: bool, n_workers: int, threads_per_worker: int,
+) -> Iterator[tuple[Any, str, int | None]]:
+    """(Dask client or None for this process, its name, threads per task), closed after (a given client is not)."""
+    cluster = client = None
+    try:
+        if scheduler is None and not local_cluster:
+            yield None, "local", None
+            return
+        from dask.distributed import Client, LocalCluster
+
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                   processes=True, dashboard_address=None)
+            client = Client(cluster)
+            yield client, f"dask LocalCluster ({n_workers} x {threads_per_worker} threads)", threads_per_worker
+        elif isinstance(scheduler, str):
+            client = Client(scheduler)
+            yield client, f"dask {scheduler}", None
+        else:
+            client = scheduler
+            yield client, "dask client", None
+    finally:
+        if client is not None and scheduler is not client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def collect_outputs(
+    results: Iterable[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]], n: int, *,
+    progress: str | None = None, smoothing: float = 0.3,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(descriptors (n, 4), features (n, K) or None, cycle head (n, 2) or None) of ``n`` cells from the
+    model's ``(start, descriptors, features, cycle)`` chunk by chunk, ``start`` being a chunk's first row.
+
+    The one loop that gathers the network's outputs: the embed stage over a whole store, the validation
+    over the cells it samples. ``progress`` is the progress bar's label (None: no bar).
+    """
+    desc = np.empty((n, 4), dtype=np.float32)
+    feats: np.ndarray | None = None
+    cyc: np.ndarray | None = None
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, unit="cell", desc=progress, smoothing=smoothing)
+    for start, d, f, c in results:
+        desc[start : start + len(d)] = d
+        if c is not None:
+            if cyc is None:
+                cyc = np.empty((n, 2), dtype=np.float32)
+            cyc[start : start + len(c)] = c
+        if f is not None:
+            if feats is None:
+                feats = np.empty((n, f.shape[1]), dtype=np.float32)
+            feats[start : start + len(f)] = f
+        if bar is not None:
+            bar.update(len(d))
+    if bar is not None:
+        bar.close()
+    return desc, feats, cyc
+
+
 # ----------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------
@@ -352,56 +418,15 @@ def embed(
         return out
     fp.remove_stamp(out)  # an interrupted run must not leave a record vouching for half-written outputs
 
-    cluster = client = None
     t0 = time.perf_counter()
-    try:
-        if scheduler is not None or local_cluster:
-            from dask.distributed import Client, LocalCluster
-
-            if scheduler is None:
-                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                       processes=True, dashboard_address=None)
-                client = Client(cluster)
-                executor = f"dask LocalCluster ({n_workers} x {threads_per_worker} threads)"
-                threads = threads_per_worker
-            elif isinstance(scheduler, str):
-                client = Client(scheduler)
-                executor, threads = f"dask {scheduler}", None
-            else:
-                client, executor, threads = scheduler, "dask client", None
+    with _executor(scheduler, local_cluster, n_workers, threads_per_worker) as (client, executor, threads):
+        if client is not None:
             results = _iter_dask(client, store_path, ckpt, ranges, batch_size, precision, features, channels_last,
                                  threads)
         else:
-            executor = "local"
             results = _iter_local(store_path, ckpt, ranges, batch_size, precision, features, channels_last)
-
-        desc = np.empty((n, 4), dtype=np.float32)
-        feats: np.ndarray | None = None
-        cyc: np.ndarray | None = None
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, unit="cell", desc=f"embed ({executor})", smoothing=0.1)
-        for start, d, f, c in results:
-            desc[start : start + len(d)] = d
-            if c is not None:
-                if cyc is None:
-                    cyc = np.empty((n, 2), dtype=np.float32)
-                cyc[start : start + len(c)] = c
-            if f is not None:
-                if feats is None:
-                    feats = np.empty((n, f.shape[1]), dtype=np.float32)
-                feats[start : start + len(f)] = f
-            if bar is not None:
-                bar.update(len(d))
-        if bar is not None:
-            bar.close()
-    finally:
-        if client is not None and scheduler is not client:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        desc, feats, cyc = collect_outputs(results, n, progress=f"embed ({executor})" if progress else None,
+                                           smoothing=0.1)
     seconds = time.perf_counter() - t0
     if not np.isfinite(desc).all():
         raise RuntimeError(f"{ckpt}: the network produced non-finite descriptors for {int((~np.isfinite(desc)).any(1).sum())} cell(s)")

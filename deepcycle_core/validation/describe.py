@@ -41,7 +41,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -329,7 +329,7 @@ def embed_cells(
     so it reads those crops chunk by chunk and runs the same normalisation and model call.
     """
     from ..net.checkpoint import load_model  # torch: only here, where a network runs
-    from ..net.embed import resolve_precision, run_model
+    from ..net.embed import collect_outputs, resolve_precision, run_model
     from ..net.normalise import MODES, frame_norm, mode_channels, normalise_crops
 
     precision = resolve_precision(precision)
@@ -344,24 +344,18 @@ def embed_cells(
     channels = mode_channels(store, mode)
     med, std = frame_norm(store, channels)
     ids = np.unique(np.asarray(ids, dtype=np.int64))
-    out = np.empty((ids.size, 4), dtype=np.float32)
-    cyc = np.empty((ids.size, 2), dtype=np.float32) if getattr(model, "cycle", None) is not None else None
     step = store.chunk_cells
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=ids.size, unit="cell", desc=f"embed {checkpoint.parent.name}")
-    for lo in range(0, ids.size, step):
-        sel = ids[lo : lo + step]
-        x = normalise_crops(store.take(sel)[:, channels], med[sel], std[sel])
-        out[lo : lo + sel.size], _, c = run_model(model, x, batch_size=batch_size, precision=precision, features=False)
-        if cyc is not None:
-            cyc[lo : lo + sel.size] = c
-        if bar is not None:
-            bar.update(sel.size)
-    if bar is not None:
-        bar.close()
+    def outputs() -> Iterator[tuple[int, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        for lo in range(0, ids.size, step):
+            sel = ids[lo : lo + step]
+            x = normalise_crops(store.take(sel)[:, channels], med[sel], std[sel])
+            yield lo, *run_model(model, x, batch_size=batch_size, precision=precision, features=False)
+
+    label = f"embed {checkpoint.parent.name}" if progress else None
+    out, _, cyc = collect_outputs(outputs(), ids.size, progress=label)
+    if cyc is None and getattr(model, "cycle", None) is not None:  # no cells, yet the head's columns
+        cyc = np.empty((0, 2), dtype=np.float32)
     df = pd.DataFrame(out, columns=[f"d{i}" for i in range(out.shape[1])])
     if cyc is not None:
         for i, name in enumerate(CYCLE_COLUMNS):
