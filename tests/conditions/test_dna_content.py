@@ -10,6 +10,7 @@ from scipy import integrate
 from deepcycle_core.conditions.dna_content import (
     DnaContentReadout, _components, fit_dna_histogram, integrated_dna,
 )
+from deepcycle_core.validation.features import crop_features
 
 
 def _blob(total: float, radius: float, centre=(23.5, 23.5), size: int = 48) -> np.ndarray:
@@ -25,6 +26,47 @@ def _blob(total: float, radius: float, centre=(23.5, 23.5), size: int = 48) -> n
 def _crops(blobs: list[np.ndarray], seed: int = 0, background: float = 60.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.stack([rng.poisson(b + background).astype(np.uint16) for b in blobs])
+
+
+def _pinned_crops(n: int = 40, seed: int = 7) -> np.ndarray:
+    """A seeded batch of crops: nuclei of random size, brightness and offset, a neighbour in every third."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for i in range(n):
+        img = _blob(rng.uniform(5e4, 2.5e5), rng.uniform(5.0, 10.0), centre=tuple(23.5 + rng.uniform(-1.5, 1.5, 2)))
+        if i % 3 == 0:  # a neighbour somewhere in the crop
+            img = img + _blob(rng.uniform(5e4, 2.5e5), rng.uniform(5.0, 9.0), centre=tuple(rng.uniform(2, 46, 2)))
+        crops.append(rng.poisson(img + rng.uniform(40, 120)).astype(np.uint16))
+    return np.stack(crops)
+
+
+# both measures of the integrated nuclear stain on :func:`_pinned_crops`, as they were before they shared
+# their background-and-sum code (validation.features.integrated_stain)
+_PINNED_DNA = [
+    180795.0, 206131.0, 134092.0, 257262.0, 129357.0, 63511.0, 221397.0, 194667.0,
+    94332.0, 58679.0, 75625.0, 204334.0, 119833.0, 176599.0, 214541.0, 84973.0,
+    76135.0, 129208.0, 174649.0, 90538.0, 118688.0, 327823.0, 178533.0, 202337.0,
+    60067.0, 157582.0, 146372.0, 239898.0, 137672.0, 99754.0, 322851.0, 130354.0,
+    120123.0, 178195.0, 187313.0, 186609.0, 158521.0, 169765.0, 108534.0, 141729.0,
+]
+_PINNED_NUCLEAR_INTEGRATED = [
+    157102.51765441895, 179921.83811950684, 115982.75459289551, 374971.5174026489,
+    100007.28414916992, 51243.32986450195, 169181.28930664062, 148659.3816833496,
+    75846.00128173828, 47075.18975830078, 60956.10173034668, 164027.48260498047,
+    104133.10355758667, 157236.67388916016, 164162.3942489624, 65340.15131378174,
+    57146.278869628906, 103626.34469604492, 142152.9012298584, 68775.56895446777,
+    97772.76168823242, 175375.68258666992, 155428.84113311768, 173248.5599822998,
+    42480.31623840332, 136076.12309265137, 125643.0751876831, 191634.68926239014,
+    108304.52276611328, 83889.56951904297, 188603.67680358887, 109087.37589263916,
+    94587.06733703613, 145960.35736083984, 159574.15270233154, 149740.59869384766,
+    354174.8848876953, 147652.32971191406, 86654.93743133545, 112792.45942687988,
+]
+
+
+def test_both_stain_integrals_are_pinned():
+    crops = _pinned_crops()
+    np.testing.assert_allclose(integrated_dna(crops), _PINNED_DNA, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(crop_features(crops)[:, 0], _PINNED_NUCLEAR_INTEGRATED, rtol=1e-12, atol=0)
 
 
 def test_the_integral_follows_dna_and_not_nuclear_size():
