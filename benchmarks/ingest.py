@@ -30,7 +30,8 @@ def make_movie(folder: Path, frames: int, side: int = 1024) -> Path:
     """A simulator movie of ``side`` x ``side`` frames: enough founders at the preset's spacing to fill it."""
     import math
 
-    from deepcycle_core.sim.simulate import movie_dir, resolve_params, simulate
+    from deepcycle_core.sim.params import resolve_params
+    from deepcycle_core.sim.simulate import movie_dir, simulate
 
     cells = math.floor((side / resolve_params("default").spacing_px) ** 2)
     store = simulate(folder / "store", cells=cells, hours=frames / 6.0, seed=0, movie=True, progress=False, workers=2)

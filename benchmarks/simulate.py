@@ -45,6 +45,9 @@ def _child(mode: str, fields: int, cells_per_field: int, hours: float, workers: 
     import numpy as np
 
     from deepcycle_core.sim import simulate as sim
+    from deepcycle_core.sim.params import n_frames_for, resolve_params
+    from deepcycle_core.sim.population import _simulate_population
+    from deepcycle_core.sim.render import _field_jobs, _render
 
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "stream":
@@ -54,14 +57,14 @@ def _child(mode: str, fields: int, cells_per_field: int, hours: float, workers: 
 
         n = open_store(out).n_cells
     else:  # baseline: same population and rendering, every crop held in memory, one write at the end
-        params = sim.resolve_params(difficulty)
-        n_frames = sim.n_frames_for(hours)
+        params = resolve_params(difficulty)
+        n_frames = n_frames_for(hours)
         crops, offset = [], 0
         for f in range(fields):
-            fld = sim._simulate_population(cells_per_field, n_frames, params, np.random.default_rng([0, f, 0]),
-                                           np.random.default_rng([0, f, 3]))
-            for job in sim._field_jobs(f, fld, offset, 0, params, n_frames, False):
-                crops.append(sim._render(job).crops)
+            fld = _simulate_population(cells_per_field, n_frames, params, np.random.default_rng([0, f, 0]),
+                                       np.random.default_rng([0, f, 3]))
+            for job in _field_jobs(f, fld, offset, 0, params, n_frames, False):
+                crops.append(_render(job).crops)
             offset += len(fld.tracks)
         allc = np.concatenate(crops)
         np.save(Path(out).with_suffix(".npy"), allc)

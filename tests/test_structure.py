@@ -128,7 +128,7 @@ def test_the_atomic_module_needs_only_the_standard_library():
 #: age density itself: that is the simulated world's truth, which must not move with the ERA read-out
 #: (growth.era_age_fraction) that the validation judges against it. The DNA-content read-out works
 #: in log2 stain units (2N -> 4N is one unit), which is no age formula.
-FORMULA_HOMES = {"log2": {"growth.py", "simulate.py", "dna_content.py"}, "polyfit": {"growth.py"}}
+FORMULA_HOMES = {"log2": {"growth.py", "population.py", "dna_content.py"}, "polyfit": {"growth.py"}}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -9,7 +9,10 @@ import lazy_loader as _lazy
 
 #: Each module of the wing and the public names it defines and hands on.
 _PUBLIC = {
-    "simulate": ["SIM_VERSION", "FRAME_INTERVAL_MIN", "PIXEL_SIZE_UM", "CHANNELS", "MOVIE_CHANNELS", "MOVIE_NAME", "TRUTH_NAME", "TRUTH_TABLE_COLUMNS", "MAX_CELLS_PER_FIELD", "SimParams", "PRESETS", "ARREST_M_PROGRESS", "resolve_params", "n_frames_for", "movie_dir"],
+    "params": ["SIM_VERSION", "FRAME_INTERVAL_MIN", "PIXEL_SIZE_UM", "MAX_CELLS_PER_FIELD", "SimParams", "PRESETS", "resolve_params", "n_frames_for"],
+    "population": ["ARREST_M_PROGRESS"],
+    "render": [],
+    "simulate": ["CHANNELS", "MOVIE_CHANNELS", "MOVIE_NAME", "TRUTH_NAME", "TRUTH_TABLE_COLUMNS", "movie_dir"],
     "treatments": ["Condition", "CONDITIONS", "DEFAULT_STRENGTH", "condition_overrides", "resolve_strength", "describe_conditions"],
 }
 

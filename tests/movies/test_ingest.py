@@ -214,6 +214,7 @@ def test_existing_store_not_overwritten(synth, tmp_path):
 # -- the simulator's movie ------------------------------------------------------------------------
 def test_simulated_movie_end_to_end(tmp_path):
     from deepcycle_core.sim import simulate  # the project's own module: an import error fails, never skips
+    from deepcycle_core.sim.params import PIXEL_SIZE_UM
 
     # 60 cells over 8 h: 12 divisions in the field with this seed (16 cells over 5 h had only 1)
     store = simulate.simulate(tmp_path / "sim" / "store", cells=60, hours=8, seed=0, movie=True, progress=False)
@@ -221,7 +222,7 @@ def test_simulated_movie_end_to_end(tmp_path):
     out = ingest(mdir / "movie.ome.tif", tmp_path / "ingested", spots_out=tmp_path / "spots.parquet", progress=False)
     st = open_store(out)
     assert st.channels == ["hoechst", "brightfield"]
-    assert st.meta["pixel_size_um"] == pytest.approx(simulate.PIXEL_SIZE_UM)
+    assert st.meta["pixel_size_um"] == pytest.approx(PIXEL_SIZE_UM)
     rep = match_store(out, mdir / "truth.parquet", tmp_path / "spots.parquet")
     # the full-size figures are measured in the book chapter; a small movie must come close
     assert rep.detection_recall >= 0.9 and rep.detection_precision >= 0.9, rep

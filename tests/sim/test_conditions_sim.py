@@ -19,6 +19,8 @@ import pytest
 
 from deepcycle_core.sim import treatments as cs
 from deepcycle_core.sim import simulate as sim
+from deepcycle_core.sim.params import n_frames_for, resolve_params
+from deepcycle_core.sim.population import ARREST_M_PROGRESS, _new_cell_attrs, _simulate_population
 from deepcycle_core.data.store import TRUTH_COLUMNS, open_store
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -43,18 +45,18 @@ def _twins(name: str, n: int = 2000) -> tuple[dict, dict]:
     """Phase hours of n untreated cells and of the same cells (same draws) under condition ``name``."""
     out = []
     for ov in ({}, cs.condition_overrides(name)):
-        p = sim.resolve_params("default", ov)
+        p = resolve_params("default", ov)
         rng = np.random.default_rng(42)
         log_t = rng.normal(np.log(27.0), 0.11, n)
         zeros = np.zeros(n)
-        out.append(_phase_hours(sim._new_cell_attrs(rng, p, log_t, zeros, zeros)))
+        out.append(_phase_hours(_new_cell_attrs(rng, p, log_t, zeros, zeros)))
     return out[0], out[1]
 
 
 def _population(name: str, cells: int = 300, hours: float = 24.0, seed: int = 0, **extra):
-    p = sim.resolve_params("default", {**cs.condition_overrides(name), **extra})
-    return sim._simulate_population(cells, sim.n_frames_for(hours), p, np.random.default_rng([seed, 0, 0]),
-                                    np.random.default_rng([seed, 0, 3]))
+    p = resolve_params("default", {**cs.condition_overrides(name), **extra})
+    return _simulate_population(cells, n_frames_for(hours), p, np.random.default_rng([seed, 0, 0]),
+                                np.random.default_rng([seed, 0, 3]))
 
 
 def _share(cells, phase: str) -> float:
@@ -79,7 +81,7 @@ def test_the_conditions_and_their_doses():
         "g2m_block_frac": 0.25, "g2m_block_in_m": 0.5, "g2_extend": 0.15, "treatment_lead_h": 24.0}
     for name in cs.CONDITIONS:
         assert cs.condition_overrides(name, 0) == {}
-        sim.resolve_params("default", cs.condition_overrides(name, 10.0))  # a large dose is still valid
+        resolve_params("default", cs.condition_overrides(name, 10.0))  # a large dose is still valid
 
 
 def test_unknown_condition_and_bad_strength_raise(tmp_path):
@@ -96,7 +98,7 @@ def test_unknown_condition_and_bad_strength_raise(tmp_path):
     # the treatment knobs themselves are range-checked
     for bad in ({"g1_arrest_frac": 1.5}, {"g2m_block_in_m": -0.1}, {"s_extend": -1.0}, {"treatment_lead_h": np.inf}):
         with pytest.raises(ValueError, match="SimParams"):
-            sim.resolve_params("default", bad)
+            resolve_params("default", bad)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def test_g2m_block_piles_up_rounded_mitoses_and_late_g2_cells(stores):
     in_m = held[held["true_phase"] == "M"]
     assert 0.25 < len(in_m) / len(held) < 0.75  # g2m_block_in_m 0.5
     # held in metaphase (rounded, one bright bar), so metaphases dominate the mitoses
-    assert np.allclose(in_m["true_m_progress"], sim.ARREST_M_PROGRESS)
+    assert np.allclose(in_m["true_m_progress"], ARREST_M_PROGRESS)
     mit1 = c1.loc[c1["true_phase"] == "M", "true_m_progress"]
     assert mit1.between(0.3, 0.65).mean() > 0.8
     # the others at the very end of G2: one mitosis (M keeps its 1.05 h) short of their cycle length
@@ -238,7 +240,7 @@ def test_every_condition_slows_growth(name):
 def test_the_lead_is_unfilmed_and_lineage_stays_consistent(stores):
     fld = _population("g2m_block", cells=100, hours=4.0)
     t, rows = fld.tracks, fld.rows
-    assert rows["frame"].min() == 0 and rows["frame"].max() == sim.n_frames_for(4.0) - 1
+    assert rows["frame"].min() == 0 and rows["frame"].max() == n_frames_for(4.0) - 1
     assert set(rows["tidx"]) == set(range(len(t)))  # only tracks the movie saw
     kids = t[t["parent"] >= 0]
     assert len(kids) and (kids["birth_frame"].to_numpy() == t.loc[kids["parent"], "division_frame"].to_numpy() + 1).all()

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from deepcycle_core.sim import simulate as sim
+from deepcycle_core.sim.params import PRESETS
+from deepcycle_core.sim.population import _simulate_population
 from deepcycle_core.data.store import REQUIRED_COLUMNS, TRUTH_COLUMNS, open_store
 
 
@@ -102,7 +104,7 @@ def test_divisions_make_two_daughters(small):
     assert (daughters.gen.to_numpy() == mothers.loc[daughters.parent, "gen"].to_numpy() + 1).all()
     assert (n_kids <= 2).all() and (n_kids == 2).mean() > 0.6  # a daughter may be outside the field
     # in the whole simulated dish (field + margin) every division gives exactly two daughters
-    fld = sim._simulate_population(30, 180, sim.PRESETS["default"], np.random.default_rng([3, 0, 0]))
+    fld = _simulate_population(30, 180, PRESETS["default"], np.random.default_rng([3, 0, 0]))
     tr = fld.tracks
     divided = np.nonzero(tr.division_frame.to_numpy() >= 0)[0]
     assert len(divided) > 10
@@ -167,7 +169,7 @@ def test_refuses_to_overwrite_and_bad_args(tmp_path):
 
 
 def test_hard_preset_is_noisier():
-    d, h = sim.PRESETS["default"], sim.PRESETS["hard"]
+    d, h = PRESETS["default"], PRESETS["hard"]
     assert h.hoechst_photons < d.hoechst_photons and h.stain_cv > d.stain_cv
     assert h.hoechst_bleach > d.hoechst_bleach and h.spacing_px < d.spacing_px
 
