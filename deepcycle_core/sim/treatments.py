@@ -2,7 +2,7 @@
 
 Why: a cell-cycle clock read from images is only useful if it reports what a perturbation does to the
 cycle. The paper never filmed treated cells; the simulator can, and knows the truth. A condition is
-a named recipe of :class:`deepcycle_core.sim.simulate.SimParams` overrides on top of a preset (``default``
+a named recipe of :class:`deepcycle_core.sim.params.SimParams` overrides on top of a preset (``default``
 unless another difficulty is asked for), scaled by a strength (a dose, 1.0 = the nominal dose), so the
 book can ask "does the clock see the G1 arrest / the S slowdown / the G2/M block, and from what dose?".
 
@@ -46,7 +46,7 @@ _G1, _S, _G2, _M = PHASES
 class Condition:
     """One named treatment: what it models, the phase it acts on, and its overrides at a strength.
 
-    ``overrides(strength)`` returns a dict of :class:`~deepcycle_core.sim.simulate.SimParams` field values;
+    ``overrides(strength)`` returns a dict of :class:`~deepcycle_core.sim.params.SimParams` field values;
     it is only called with a finite strength > 0 (strength 0 is the control by definition).
     """
 
