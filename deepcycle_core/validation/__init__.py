@@ -12,7 +12,7 @@ _PUBLIC = {
     "baselines": ["HANDMADE_COLUMNS", "frame_stats", "handmade_descriptors", "normalise", "pixel_pca_descriptors", "pooled_pixels"],
     "ceiling": ["HIDDEN_VARIABLES", "hidden_variable_predictions"],
     "describe": ["DESCRIPTOR_BASE", "NETWORK_MODES", "NO_DESCRIPTORS", "add_arguments", "check_method_descriptors", "cell_selection", "choose_cells", "describe_command", "describe_method", "descriptor_params", "descriptor_source", "embed_cells", "hard_preset_run", "ids_key", "load_split", "options", "run_describe", "split_methods", "split_without_training", "thin_tracks"],
-    "features": ["FEATURE_COLUMNS", "crop_features", "measure", "era_age", "baseline_table"],
+    "features": ["FEATURE_COLUMNS", "crop_background", "crop_features", "integrated_stain", "measure", "era_age", "baseline_table"],
     "scoring": ["BASELINES", "CLEARLY_WORSE_RATIO", "HARD_METHODS", "METHODS", "METHOD_LABELS", "METRIC_COLUMNS", "MIN_COVERAGE", "OURS", "PAPER_READOUTS", "TARGETS", "TRUTH_NEEDED", "check_targets", "format_table", "phase_breakdown", "phase_reference", "score_predictions", "track_coverage"],
     "validate": ["CLOCK_METHODS", "USES_TRUTH", "RingFitError", "clock_verdict", "doubling_time", "fit_descriptor_ring", "load_results", "method_predictions", "read_method_descriptors", "ring_settings", "run_validation", "single_feature_predictions", "som_view"],
 }

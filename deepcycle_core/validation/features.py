@@ -24,7 +24,9 @@ from ..data.growth import era_age_fraction  # the ERA formula's one home
 
 __all__ = [
     "FEATURE_COLUMNS",
+    "crop_background",
     "crop_features",
+    "integrated_stain",
     "measure",
     "era_age",
     "baseline_table",
@@ -37,13 +39,33 @@ _PLANE = np.zeros((3, 3, 3), bool)
 _PLANE[1] = ndimage.generate_binary_structure(2, 1)  # 4-connectivity inside a crop, never across crops
 
 
+def crop_background(crops: np.ndarray, percentile: float = 5.0) -> np.ndarray:
+    """(n,) background of each crop of (n, h, w): its ``percentile``-th pixel value, i.e. its darkest pixels.
+
+    Each caller chooses what it reads it on (the raw crop, or a smoothed one) and says why.
+    """
+    crops = np.asarray(crops)
+    return np.percentile(crops.reshape(len(crops), -1), percentile, axis=1)
+
+
+def integrated_stain(raw: np.ndarray, region: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """(n,) integrated nuclear stain: each crop's raw pixels minus its background, summed over its region.
+
+    The one home of "integrated nuclear stain"; the callers differ only in the region (a half-maximum
+    segmentation here, a Voronoi-split disc in :mod:`deepcycle_core.conditions.dna_content`) and in the
+    background they pass (see :func:`crop_background`). ``raw`` (n, h, w), ``region`` (n, h, w) bool.
+    """
+    bg = np.asarray(background)[:, None, None]
+    return ((np.asarray(raw, dtype=np.float64) - bg) * region).sum(axis=(1, 2))
+
+
 def crop_features(nuclear: np.ndarray, brightfield: np.ndarray | None = None) -> np.ndarray:
     """(n, 3): integrated nuclear intensity, nuclear area (px), brightfield texture, for n crops.
 
     The nucleus is the 4-connected region above half-maximum (halfway between the crop's 5th
     percentile, taken as background, and the brightest smoothed pixel within 4 px of the centre)
     that contains that brightest pixel; a neighbour in the crop is a separate region. Integrated
-    intensity sums background-subtracted pixels over it. Brightfield texture is the standard
+    intensity sums background-subtracted pixels over it (:func:`integrated_stain`). Brightfield texture is the standard
     deviation of the Laplacian of the smoothed brightfield over the central 24 x 24 px, relative to
     the crop's median (so illumination level cancels).
     """
@@ -52,8 +74,7 @@ def crop_features(nuclear: np.ndarray, brightfield: np.ndarray | None = None) ->
     out = np.zeros((n, 3))
     if n == 0:
         return out
-    flat = img.reshape(n, -1)
-    bg = np.percentile(flat, 5, axis=1)
+    bg = crop_background(img)  # on the smoothed crop, like the peak and the threshold
     c0, r = CROP_SIZE // 2, 4
     centre = img[:, c0 - r : c0 + r, c0 - r : c0 + r].reshape(n, -1)
     arg = centre.argmax(axis=1)
@@ -64,8 +85,7 @@ def crop_features(nuclear: np.ndarray, brightfield: np.ndarray | None = None) ->
     py, px = arg // (2 * r) + c0 - r, arg % (2 * r) + c0 - r
     own = lab[np.arange(n), py, px]
     nucleus = (lab == own[:, None, None]) & (own[:, None, None] > 0)
-    raw = np.asarray(nuclear, dtype=np.float64) - bg[:, None, None]
-    out[:, 0] = (raw * nucleus).sum(axis=(1, 2))
+    out[:, 0] = integrated_stain(nuclear, nucleus, bg)
     out[:, 1] = nucleus.sum(axis=(1, 2))
     if brightfield is not None:
         bf = np.asarray(brightfield, dtype=np.float32)
