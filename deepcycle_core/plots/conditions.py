@@ -1,0 +1,259 @@
+"""The figures and tables of the conditions chapter (07): treated populations against a control.
+
+Why: the chapter asks which phase a treatment holds cells in, by how much, and how sure the answer
+is; it reads like a methods section, so everything it draws or tabulates for display lives here. The
+science (reading populations, the phase and DNA-content read-outs, the comparison and its test) stays
+in :mod:`deepcycle_core.conditions`; these functions only lay its results out: the clock-density and
+DNA-histogram figures, the dose response, and the tables and printed summaries of shares, verdicts,
+the negative control and the other microscopes. Figures are drawn at the chapter's 90 dpi.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
+    "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary",
+    "other_microscopes_table", "other_microscopes_summary", "era_table", "arrest_table",
+]
+
+#: The chapter's figure resolution (the inline figures were drawn at 90 dpi).
+DPI = 90
+
+
+def _phases() -> tuple[str, ...]:
+    from ..conditions.phase_calls import PHASE_GROUPS
+
+    return tuple(PHASE_GROUPS)
+
+
+def arcs_summary(arcs: Mapping[str, Any]) -> str:
+    """One line per network: its clock arcs' cuts and the share of cells read in the arc of their call,
+    so the calibration on the ring can be read beside the calls' own table."""
+    lines = []
+    for mode, a in arcs.items():
+        reads = ", ".join(f"{ph} {a.misreading[i, i]:.2f}" for i, ph in enumerate(_phases()))
+        lines.append(f"{mode}: clock arcs G1 [0, {a.cuts[0]:.3f}), S [{a.cuts[0]:.3f}, {a.cuts[1]:.3f}), "
+                     f"G2/M [{a.cuts[1]:.3f}, 1); cells read in the arc of their call: {reads}")
+    return "\n".join(lines)
+
+
+def population_table(pops: Mapping[str, Mapping[str, pd.DataFrame]], mode: str) -> pd.DataFrame:
+    """Per population (read by network ``mode``): the phase its treatment acts on, cells and fields read,
+    and the simulator's truth (share arrested, true phase shares). A name's first word is its condition."""
+    from ..conditions.analysis import true_shares
+    from ..sim.treatments import CONDITIONS
+
+    rows = []
+    for name, p in pops.items():
+        t = p[mode]
+        rows.append({"population": name, "acts on": CONDITIONS[name.split(" ")[0]].phase, "cells read": len(t),
+                     "fields": t["field"].nunique(), "arrested (true)": t["true_arrested"].mean(),
+                     **{f"true {ph}": s for ph, s in zip(_phases(), true_shares(t))}})
+    return pd.DataFrame(rows).set_index("population")
+
+
+def ring_tabs(tables: Mapping[str, pd.DataFrame], *, width: int = 420, height: int = 420) -> Any:
+    """Every cell of each population on the clock head's plane (cos, sin), one Datashader tab each:
+    the angle is the clock, the radius its confidence."""
+    import holoviews as hv
+
+    from .views import ring_view
+
+    views = [ring_view(t, "density", x="cycle_cos", y="cycle_sin", dynamic=False, width=width, height=height,
+                       title=f"{name}: {len(t):,} cells", xlabel="clock cos", ylabel="clock sin")
+             for name, t in tables.items()]
+    return hv.Layout(views).cols(1).opts(tabs=True)
+
+
+def clock_density_figure(control: np.ndarray, treated: Mapping[str, np.ndarray], cuts: Sequence[float], *,
+                         bins: int = 40, dpi: int = DPI) -> Any:
+    """Density of clock positions per treated population (colour) over the control's (grey), one panel
+    each, with the control's phase-arc cuts: where along the cycle a treatment piles cells up."""
+    import matplotlib.pyplot as plt
+
+    edges = np.linspace(0, 1, bins + 1)
+    fig, axes = plt.subplots(1, len(treated), figsize=(4 * len(treated), 3.2), sharey=True, dpi=dpi)
+    axes = np.atleast_1d(axes)
+    for ax, (name, clock) in zip(axes, treated.items()):
+        ax.hist(control, bins=edges, density=True, color="0.6", alpha=0.6, label="control")
+        ax.hist(clock, bins=edges, density=True, histtype="step", lw=2, label=name)
+        for c in cuts:
+            ax.axvline(c, color="k", ls="--", lw=1)
+        ax.set_title(name)
+        ax.set_xlabel("clock position (0 = division)")
+    axes[0].set_ylabel("density")
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dna_histograms_figure(fits: Mapping[str, tuple[Any, np.ndarray]], *, dpi: int = DPI) -> Any:
+    """Each population's DNA-content histogram relative to its fitted 2N peak (log2, so 4N sits at 1),
+    with the fitted phase components and their sum; ``fits`` maps a name to ``DnaContentReadout.fit``'s
+    (fit, aligned log2 contents)."""
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(-1.0, 2.0, 400)
+    fig, axes = plt.subplots(1, len(fits), figsize=(3.2 * len(fits), 3.0), sharey=True, dpi=dpi)
+    axes = np.atleast_1d(axes)
+    for ax, (name, (fit, aligned)) in zip(axes, fits.items()):
+        ax.hist(aligned - fit.g1_log2, bins=np.linspace(-1.0, 2.0, 61), density=True, color="0.8")
+        comp = fit.component_densities(grid + fit.g1_log2)
+        for j, ph in enumerate(_phases()):
+            ax.plot(grid, comp[:, j], lw=1.5, label=ph)
+        ax.plot(grid, comp.sum(axis=1), "k--", lw=1, label="fit")
+        ax.set_title(f"{name} (CV {fit.cv:.0%})", fontsize=9)
+        ax.set_xlabel("log2 DNA content / 2N")
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def shares_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
+    """Per (condition, read-out, phase) of ``results`` (``conditions.analysis.compare`` outcomes keyed by
+    (condition, read-out)): inferred, clock-arc and true shares, the error, and the change from the
+    control with its 95 % interval beside the true change, rounded for the page."""
+    from ..conditions.analysis import comparison_rows
+
+    shares = pd.DataFrame([row for (name, label), r in results.items() for row in comparison_rows(name, label, r)])
+    return pd.DataFrame({
+        "inferred": shares["inferred"].round(3).to_numpy(), "clock arcs": shares["clock_arcs"].round(3).to_numpy(),
+        "true": shares["true"].round(3).to_numpy(),
+        "error (pp)": shares["error_pp"].round(1).to_numpy(),
+        "change (pp) [95 % CI]": [f"{c:+.1f} [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
+                                  zip(shares["change_pp"], shares["change_low_pp"], shares["change_high_pp"])],
+        "true change (pp)": shares["true_change_pp"].round(1).to_numpy(),
+    }, index=pd.MultiIndex.from_frame(shares[["condition", "read-out", "phase"]]))
+
+
+def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
+    """Per (condition, read-out): the phase named against the phase with the largest true rise, the
+    largest share error and whether every share is within 5 pp, and the test's p-values (fields, and
+    cells counted as independent for contrast)."""
+    rows = []
+    for (name, label), r in results.items():
+        err = np.abs(r.shares - r.true).max()
+        rows.append({"condition": name, "read-out": label, "phase named": r.named_phase,
+                     "phase with the largest true rise": r.true_phase, "named right": r.named_phase == r.true_phase,
+                     "largest share error (pp)": round(100 * err, 1), "within 5 pp": bool(err <= 0.05),
+                     "p (fields)": round(r.test.p_value, 3), "p (cells, naive)": f"{r.naive_p:.1g}"})
+    return pd.DataFrame(rows).set_index(["condition", "read-out"])
+
+
+def verdict_summary(verdict: pd.DataFrame, control: str, modes: Sequence[str]) -> str:
+    """The control-vs-control p-values per network, then per read-out how many treatments it named
+    right and how many had every share within 5 pp (``verdict`` from :func:`verdict_table`)."""
+    lines = [f"control vs {control}: p (fields) " + ", ".join(
+        f"{mode} {verdict.loc[(control, f'network ({mode})'), 'p (fields)']:.3f}" for mode in modes)]
+    treated = verdict.drop(index=control, level=0)
+    for label in treated.index.get_level_values("read-out").unique():
+        v = treated.xs(label, level="read-out")
+        lines.append(f"{label}: phase named right for {int(v['named right'].sum())} of {len(v)};")
+        lines.append(f"  every share within 5 pp for {int(v['within 5 pp'].sum())} of {len(v)} (targets: all)")
+    return "\n".join(lines)
+
+
+def dose_table(dose: Mapping[float, Mapping[str, pd.DataFrame]], phase: str, readouts: Mapping[str, Any],
+               dna_readout: Any | None = None, dna_mode: str = "both") -> pd.DataFrame:
+    """Per strength: the true share of ``phase`` and the share each network read-out (``readouts``, by
+    mode) and the DNA content (when given) infer; the truth comes from the first mode's table."""
+    from ..conditions.analysis import true_shares
+
+    k = _phases().index(phase)
+    modes = list(readouts)
+    rows = []
+    for s, p in dose.items():
+        row = {"strength": s, "true": true_shares(p[modes[0]])[k]}
+        row.update({f"network ({mode})": readouts[mode].shares(p[mode])[k] for mode in modes})
+        if dna_readout is not None:
+            row["DNA content"] = dna_readout.shares(p[dna_mode])[k]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("strength")
+
+
+def dose_figure(table: pd.DataFrame, condition: str, phase: str, *, dpi: int = DPI) -> Any:
+    """The true share of ``phase`` against strength (black) and each read-out's inferred share (dashed),
+    from :func:`dose_table`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=dpi)
+    ax.plot(table.index, table["true"], "k-o", label="truth")
+    for col in table.columns.drop("true"):
+        ax.plot(table.index, table[col], "--s", label=f"inferred: {col}")
+    ax.set_xlabel(f"{condition} strength")
+    ax.set_ylabel(f"share of cells in {phase}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def null_summary(null: Mapping[str, Any]) -> str:
+    """The stored negative control (``benchmarks/conditions_null_results.json``) in words: how often
+    the tests rejected and the DNA shares' intervals excluded zero over control-vs-control pairs."""
+    n = null["pairs"]
+    return "\n".join([
+        f"{n} control-vs-control pairs ({null['fields']} fields each, network {null['network']}), level {null['alpha']}:",
+        f"  the field-permutation test rejected {null['rejected_fields']} (rate {null['rate_fields']:.3f})",
+        f"  U2 counting cells as independent rejected {null['rejected_naive']} (rate {null['rate_naive']:.3f})",
+        f"DNA-content shares, 95 % interval of the change ({null['dna_bootstrap']} refitted draws)",
+        "  excludes 0: " + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_ci_excludes_0"].items())
+        + f"; any phase {null['dna_ci_any_phase_excludes_0']}/{n}",
+        f"  mean largest |change| {null['dna_mean_largest_change_pp']:.1f} pp; its mean largest error",
+        f"  against the true change {null['dna_mean_largest_change_error_pp']:.1f} pp",
+        "command:\n" + textwrap.fill(null["command"], 72, initial_indent="  ", subsequent_indent="      "),
+    ])
+
+
+def other_microscopes_table(other: Mapping[str, Any]) -> pd.DataFrame:
+    """Per (preset, condition) of the stored DNA read-out benchmark (``benchmarks/dna_readout_results.json``):
+    cells, stain CV, inferred (true) share per phase, largest error and the phase named (true)."""
+    order = other["shares_order"]
+    rows = [{"preset": r["preset"], "condition": r["condition"], "cells": r["cells"], "CV": f"{r['cv']:.0%}",
+             **{f"{ph}: inferred (true)": f"{v:.3f} ({t:.3f})" for ph, v, t in zip(order, r["inferred"], r["true"])},
+             "largest error (pp)": r["largest_error_pp"],
+             "named (true)": f"{r['phase_named']} ({r['true_phase']})" if "phase_named" in r else "-"}
+            for r in other["rows"]]
+    return pd.DataFrame(rows).set_index(["preset", "condition"]).round(1)
+
+
+def other_microscopes_summary(other: Mapping[str, Any]) -> str:
+    """The benchmark's verdict in two lines: phases named right, populations with every share within 5 pp."""
+    return (f"phase named right for {other['named_right']} of {other['treated']} treated populations;\n"
+            f"every share within 5 pp for {other['within_5pp']} of {other['populations']} populations")
+
+
+def era_table(tables: Mapping[str, pd.DataFrame], T_hours: float) -> pd.DataFrame:
+    """Per population: the mean error of ERA hours and of the clock's hours against the truth, and the
+    true mean cycle (``conditions.analysis.era_check`` with the control's doubling time)."""
+    from ..conditions.analysis import era_check
+
+    era = pd.DataFrame({name: era_check(t, T_hours) for name, t in tables.items()}).T
+    era.columns = ["ERA hours: MAE (h)", "clock hours: MAE (h)", "true mean cycle (h)"]
+    return era
+
+
+def arrest_table(control: pd.DataFrame, arrested: pd.DataFrame, readout: Any, dna_readout: Any,
+                 names: tuple[str, str] = ("control", "g1_arrest")) -> pd.DataFrame:
+    """Untreated G1 and S cells against G1 cells of an arrested population (not arrested / arrested):
+    cells, median true nuclear area, and each read-out's mean probability of S, which shows why a
+    network trained on untreated cells reads a large arrested G1 cell as S."""
+    c, a = names
+    p_dna = {c: dna_readout.probabilities(control), a: dna_readout.probabilities(arrested)}
+    groups = {f"{c}, G1": (c, control["true_phase"] == "G1"), f"{c}, S": (c, control["true_phase"] == "S"),
+              f"{a}, G1 not arrested": (a, (arrested["true_phase"] == "G1") & ~arrested["true_arrested"]),
+              f"{a}, G1 arrested": (a, arrested["true_arrested"])}
+    rows = {}
+    for label, (pop, mask) in groups.items():
+        m = mask.to_numpy()
+        g = (control if pop == c else arrested)[m]
+        rows[label] = {"cells": len(g), "true nuclear area (px, median)": int(g["true_nuc_area"].median()),
+                       "P(S), network (both)": readout.probabilities(g)[:, 1].mean(),
+                       "P(S), DNA content": p_dna[pop][m, 1].mean()}
+    return pd.DataFrame(rows).T.astype({"cells": int, "true nuclear area (px, median)": int}).round(3)

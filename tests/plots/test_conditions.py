@@ -1,0 +1,200 @@
+"""The conditions chapter's figures and tables, on small synthetic populations and comparisons."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import holoviews as hv
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepcycle_core.conditions.analysis import Comparison
+from deepcycle_core.conditions.circular_tests import FieldTest
+from deepcycle_core.conditions.dna_content import fit_dna_histogram
+from deepcycle_core.plots import conditions as cp
+
+hv.extension("bokeh")
+
+PHASES = ("G1", "S", "G2/M")
+
+
+def _population(n: int = 300, seed: int = 0, g1: float = 0.5) -> pd.DataFrame:
+    """A synthetic read population: fields, truth (phase, arrest, nuclear area, age) and the clock."""
+    rng = np.random.default_rng(seed)
+    phase = rng.choice(["G1", "S", "G2", "M"], n, p=[g1, (1 - g1) / 2, (1 - g1) / 3, (1 - g1) / 6])
+    age = rng.uniform(0, 1, n)
+    return pd.DataFrame({
+        "field": rng.integers(0, 4, n), "true_phase": phase, "true_arrested": (phase == "G1") & (rng.random(n) < 0.3),
+        "true_nuc_area": rng.integers(150, 300, n), "clock": age, "cycle_cos": np.cos(2 * np.pi * age),
+        "cycle_sin": np.sin(2 * np.pi * age), "true_age_h": 24 * age, "true_cycle_h": np.full(n, 24.0),
+    })
+
+
+class _Readout:
+    """A read-out stand-in: fixed probabilities per cell (S rises with the nuclear area)."""
+
+    def probabilities(self, table: pd.DataFrame) -> np.ndarray:
+        s = (table["true_nuc_area"].to_numpy() - 150) / 300
+        return np.column_stack([1 - s - 0.1, s, np.full(len(s), 0.1)])
+
+    def shares(self, table: pd.DataFrame) -> np.ndarray:
+        return self.probabilities(table).mean(axis=0)
+
+
+def _comparison(shares, true, control_true, p=0.029, arcs=True) -> Comparison:
+    shares, true, control_true = map(np.asarray, (shares, true, control_true))
+    delta = shares - control_true
+    return Comparison(shares=shares, control_shares=control_true, delta=delta, delta_low=delta - 0.02,
+                      delta_high=delta + 0.02, test=FieldTest(1.2, p, 70, True), naive_p=3e-5, true=true,
+                      control_true=control_true, arc_shares=shares + 0.01 if arcs else None)
+
+
+@pytest.fixture()
+def results() -> dict:
+    ctl = [0.5, 0.3, 0.2]
+    return {
+        ("g1_arrest", "network (both)"): _comparison([0.45, 0.40, 0.15], [0.8, 0.1, 0.1], ctl),
+        ("control (2nd seed)", "network (both)"): _comparison([0.5, 0.31, 0.19], [0.49, 0.31, 0.2], ctl, p=0.7),
+        ("g1_arrest", "DNA content"): _comparison([0.79, 0.11, 0.10], [0.8, 0.1, 0.1], ctl, arcs=False),
+        ("control (2nd seed)", "DNA content"): _comparison([0.5, 0.3, 0.2], [0.49, 0.31, 0.2], ctl, arcs=False),
+    }
+
+
+def test_arcs_summary_states_cuts_and_diagonal():
+    arcs = {"both": SimpleNamespace(cuts=(0.4, 0.7), misreading=np.diag([0.8, 0.6, 0.7]))}
+    text = cp.arcs_summary(arcs)
+    assert text == ("both: clock arcs G1 [0, 0.400), S [0.400, 0.700), G2/M [0.700, 1); "
+                    "cells read in the arc of their call: G1 0.80, S 0.60, G2/M 0.70")
+
+
+def test_population_table_has_truth_per_population():
+    pops = {"control": {"both": _population(seed=1)}, "g1_arrest": {"both": _population(seed=2, g1=0.8)},
+            "control (2nd seed)": {"both": _population(seed=3)}}
+    t = cp.population_table(pops, "both")
+    assert list(t.index) == list(pops)
+    assert list(t.columns) == ["acts on", "cells read", "fields", "arrested (true)", "true G1", "true S", "true G2/M"]
+    assert t.loc["g1_arrest", "acts on"] == "G1" and t.loc["control (2nd seed)", "acts on"] == "-"
+    assert np.allclose(t[["true G1", "true S", "true G2/M"]].sum(axis=1), 1.0)
+    assert t.loc["g1_arrest", "true G1"] > t.loc["control", "true G1"]
+
+
+def test_ring_tabs_one_tab_per_population():
+    layout = cp.ring_tabs({"control": _population(seed=1), "g1_arrest": _population(seed=2)}, width=200, height=200)
+    assert len(layout) == 2 and layout.opts.get().kwargs["tabs"]
+    assert [el.opts.get().kwargs["title"] for el in layout] == ["control: 300 cells", "g1_arrest: 300 cells"]
+
+
+def test_clock_density_figure_one_panel_per_treatment():
+    ctl = _population(seed=1)["clock"]
+    treated = {"g1_arrest": _population(seed=2)["clock"], "s_slowdown": _population(seed=3)["clock"]}
+    fig = cp.clock_density_figure(ctl, treated, (0.4, 0.7))
+    axes = fig.axes
+    assert [a.get_title() for a in axes] == ["g1_arrest", "s_slowdown"]
+    assert len(axes[1].lines) == 2  # the two arc cuts
+    assert axes[0].get_ylabel() == "density" and axes[0].get_legend() is not None
+    assert fig.get_dpi() == 90 and tuple(fig.get_size_inches()) == (8.0, 3.2)
+    plt.close(fig)
+
+
+def test_dna_histograms_figure_draws_fitted_components():
+    rng = np.random.default_rng(0)
+    log2 = np.concatenate([rng.normal(0, 0.15, 600), rng.normal(1, 0.15, 250), rng.uniform(0, 1, 300)])
+    fit = fit_dna_histogram(log2)
+    fig = cp.dna_histograms_figure({"control": (fit, log2), "again": (fit, log2)})
+    assert len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 4  # G1, S, G2/M and their sum
+    assert fig.axes[0].get_title().startswith("control (CV ")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [*PHASES, "fit"]
+    plt.close(fig)
+
+
+def test_shares_table_rows_per_phase(results):
+    t = cp.shares_table(results)
+    assert t.index.names == ["condition", "read-out", "phase"] and len(t) == 3 * len(results)
+    assert list(t.columns) == ["inferred", "clock arcs", "true", "error (pp)", "change (pp) [95 % CI]", "true change (pp)"]
+    row = t.loc[("g1_arrest", "network (both)", "G1")]
+    assert row["error (pp)"] == -35.0 and row["change (pp) [95 % CI]"] == "-5.0 [-7.0, -3.0]"
+    assert row["true change (pp)"] == 30.0
+    assert np.isnan(t.loc[("g1_arrest", "DNA content", "S"), "clock arcs"])
+
+
+def test_verdict_table_and_summary(results):
+    v = cp.verdict_table(results)
+    assert v.loc[("g1_arrest", "network (both)"), "phase named"] == "S"
+    assert not v.loc[("g1_arrest", "network (both)"), "named right"]
+    assert v.loc[("g1_arrest", "DNA content"), "named right"] and v.loc[("g1_arrest", "DNA content"), "within 5 pp"]
+    assert v.loc[("g1_arrest", "network (both)"), "largest share error (pp)"] == 35.0
+    assert v.loc[("g1_arrest", "DNA content"), "p (cells, naive)"] == "3e-05"
+    text = cp.verdict_summary(v, "control (2nd seed)", ["both"])
+    assert text.splitlines() == [
+        "control vs control (2nd seed): p (fields) both 0.700",
+        "network (both): phase named right for 0 of 1;", "  every share within 5 pp for 0 of 1 (targets: all)",
+        "DNA content: phase named right for 1 of 1;", "  every share within 5 pp for 1 of 1 (targets: all)",
+    ]
+
+
+def test_dose_table_and_figure():
+    dose = {s: {"both": _population(seed=10 + i, g1=g), "bf_only": _population(seed=10 + i, g1=g)}
+            for i, (s, g) in enumerate([(0.0, 0.5), (1.0, 0.8)])}
+    t = cp.dose_table(dose, "G1", {"both": _Readout(), "bf_only": _Readout()}, _Readout())
+    assert list(t.index) == [0.0, 1.0]
+    assert list(t.columns) == ["true", "network (both)", "network (bf_only)", "DNA content"]
+    assert t.loc[1.0, "true"] > t.loc[0.0, "true"]
+    assert list(cp.dose_table(dose, "S", {"both": _Readout()}).columns) == ["true", "network (both)"]
+    fig = cp.dose_figure(t, "g1_arrest", "G1")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 4 and ax.get_xlabel() == "g1_arrest strength" and ax.get_ylabel() == "share of cells in G1"
+    plt.close(fig)
+
+
+def test_null_summary_in_words():
+    null = {"pairs": 20, "fields": 4, "network": "both", "alpha": 0.05, "rejected_fields": 1, "rate_fields": 0.05,
+            "rejected_naive": 3, "rate_naive": 0.15, "dna_bootstrap": 200,
+            "dna_ci_excludes_0": {"G1": 5, "S": 4, "G2/M": 4}, "dna_ci_any_phase_excludes_0": 8,
+            "dna_mean_largest_change_pp": 3.94, "dna_mean_largest_change_error_pp": 3.31,
+            "command": "python benchmarks/conditions_null.py --profile default --pairs 20 --network both"}
+    lines = cp.null_summary(null).splitlines()
+    assert lines[0] == "20 control-vs-control pairs (4 fields each, network both), level 0.05:"
+    assert lines[1] == "  the field-permutation test rejected 1 (rate 0.050)"
+    assert lines[4] == "  excludes 0: G1 5/20, S 4/20, G2/M 4/20; any phase 8/20"
+    assert lines[5] == "  mean largest |change| 3.9 pp; its mean largest error"
+    assert lines[7] == "command:" and lines[8].startswith("  python benchmarks/")
+
+
+def test_other_microscopes_table_and_summary():
+    other = {"shares_order": list(PHASES), "named_right": 1, "treated": 1, "within_5pp": 1, "populations": 2,
+             "rows": [{"preset": "hard", "condition": "control", "cells": 100, "cv": 0.2, "inferred": [0.4, 0.4, 0.2],
+                       "true": [0.45, 0.35, 0.2], "largest_error_pp": 5.04},
+                      {"preset": "hard", "condition": "g1_arrest", "cells": 90, "cv": 0.27, "inferred": [0.8, 0.1, 0.1],
+                       "true": [0.8, 0.1, 0.1], "largest_error_pp": 0.3, "phase_named": "G1", "true_phase": "G1"}]}
+    t = cp.other_microscopes_table(other)
+    assert t.index.names == ["preset", "condition"]
+    assert t.loc[("hard", "control"), "G1: inferred (true)"] == "0.400 (0.450)"
+    assert t.loc[("hard", "control"), "named (true)"] == "-" and t.loc[("hard", "g1_arrest"), "named (true)"] == "G1 (G1)"
+    assert t.loc[("hard", "control"), "largest error (pp)"] == 5.0 and t.loc[("hard", "g1_arrest"), "CV"] == "27%"
+    assert cp.other_microscopes_summary(other) == ("phase named right for 1 of 1 treated populations;\n"
+                                                   "every share within 5 pp for 1 of 2 populations")
+
+
+def test_era_table_per_population():
+    t = cp.era_table({"control": _population(seed=1), "g1_arrest": _population(seed=2)}, 24.0)
+    assert list(t.index) == ["control", "g1_arrest"]
+    assert list(t.columns) == ["ERA hours: MAE (h)", "clock hours: MAE (h)", "true mean cycle (h)"]
+    assert np.allclose(t["true mean cycle (h)"], 24.0)
+    assert (t["clock hours: MAE (h)"] < 1e-6).all()  # the synthetic clock is the truth
+
+
+def test_arrest_table_groups_and_probabilities():
+    ctl, ga = _population(seed=1), _population(seed=2, g1=0.8)
+    t = cp.arrest_table(ctl, ga, _Readout(), _Readout())
+    assert list(t.index) == ["control, G1", "control, S", "g1_arrest, G1 not arrested", "g1_arrest, G1 arrested"]
+    assert t.loc["g1_arrest, G1 arrested", "cells"] == int(ga["true_arrested"].sum())
+    assert t.loc["control, G1", "cells"] == int((ctl["true_phase"] == "G1").sum())
+    assert t["cells"].dtype.kind == "i" and t["true nuclear area (px, median)"].dtype.kind == "i"
+    assert ((t["P(S), network (both)"] > 0) & (t["P(S), network (both)"] < 1)).all()
