@@ -156,3 +156,16 @@ def test_wings_that_run_no_network_never_import_torch():
     names += [f"deepcycle_core.{NETWORK_WING}.{m}" for m in ("normalise", "cycle_targets", "embed")]
     mods = _modules_after("\n".join(f"import {n}" for n in names))
     assert "torch" not in mods, "one of these imports torch at module level: " + ", ".join(names)
+
+
+#: The longest a function of the package may grow (lines, docstring included). The stage functions that
+#: were 150-250 lines were split along their section comments; a function past this has sections of its own.
+MAX_FUNCTION_LINES = 125
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_functions_stay_short_enough_to_read(path):
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines, line {n.lineno})"
+            for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{path.relative_to(ROOT)}: split along its sections: {long}"
