@@ -43,18 +43,23 @@ DESCRIPTOR_COLUMNS = ("d0", "d1", "d2", "d3")
 _DPI = 90
 
 
-def embed_summary(desc: pd.DataFrame, summary: Mapping[str, Any], native_bf16: bool) -> str:
-    """What the embedding wrote and how it ran (precision, memory layout, batch)."""
+def embed_summary(desc: pd.DataFrame, summary: Mapping[str, Any]) -> str:
+    """What the embedding wrote and how it ran (precision, memory layout, batch).
+
+    Only what the run's parameters fix: facts of the machine (native bf16) go in
+    :func:`inference_summary`, which chapters print in a cell nbval does not compare."""
     head = (", and the cycle head's 2 outputs (cycle_cos, cycle_sin; chapter 4)" if summary.get("cycle_head") else "")
     return (f"descriptors: {len(desc):,} cells x {sum(c[0] == 'd' for c in desc.columns)} numbers"
             f" (+ {summary['features']} pooled features){head}\n"
-            f"native bf16 on this CPU: {native_bf16}; precision used: {summary['precision']}, "
+            f"precision used: {summary['precision']}, "
             f"channels-last: {summary['channels_last']}, batch {summary['batch_size']}")
 
 
-def inference_summary(summary: Mapping[str, Any]) -> str:
-    """The last inference run's wall time and rate (differs run to run)."""
-    return f"last inference run: {summary['seconds']:.1f} s, {summary['cells_per_s']:.0f} cells/s ({summary['executor']})"
+def inference_summary(summary: Mapping[str, Any], native_bf16: bool) -> str:
+    """The last inference run's wall time and rate, and whether this CPU has native bf16: facts of the
+    machine and the moment, so a chapter prints them where nbval ignores the output."""
+    return (f"last inference run: {summary['seconds']:.1f} s, {summary['cells_per_s']:.0f} cells/s "
+            f"({summary['executor']}); native bf16 on this CPU: {native_bf16}")
 
 
 def descriptor_table(desc: pd.DataFrame, cells: pd.DataFrame, split: np.ndarray | None) -> pd.DataFrame:
