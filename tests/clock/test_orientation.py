@@ -126,6 +126,19 @@ def test_a_reversed_orientation_is_reported():
     assert q.verdict == "reversed" and q.median_spearman < -0.9
 
 
+def test_a_weakly_reversed_orientation_is_reversed_not_a_clock():
+    """Time runs backwards along most tracks, but noisily (median per-track Spearman about -0.3): any
+    median below zero is "reversed", not only a strongly negative one; the same noise running forward
+    is a clock."""
+    raw, cells = _movie(lambda a: 0.1 * a, noise=0.03, seed=3)  # a slow clock under noise
+    tt = TrackTable.from_cells(cells)
+    q = ring_quality((1.0 - raw) % 1.0, tt, max_backward_share=1.0)
+    assert -0.5 < q.median_spearman < 0 and q.verdict == "reversed" and not q.is_clock
+    assert "backwards along most tracks" in q.reason
+    q = ring_quality(raw, tt, max_backward_share=1.0)
+    assert 0 < q.median_spearman < 0.5 and q.verdict == "clock"
+
+
 # ------------------------------------------------------------------------------------------------
 # the ring fit of the trajectory stage, oriented by the movie
 # ------------------------------------------------------------------------------------------------

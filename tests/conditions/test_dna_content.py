@@ -94,6 +94,20 @@ def test_the_components_are_densities_and_s_has_its_closed_form():
     np.testing.assert_allclose(comp[:, 1], brute, atol=2e-3)
 
 
+def test_s_is_broadened_by_the_mean_of_the_two_peak_widths():
+    """With peaks of different widths (2N 0.12, 4N 0.28 log2), S is DNA uniform between them broadened by
+    their MEAN width, 0.20: checked by brute force, so a wrong width (either peak's, or their sum) fails."""
+    x = np.linspace(-2.0, 3.0, 20001)
+    comp = _components(x, 0.1, 0.12, 2.0, 0.28, (-2.0, 3.0))
+    np.testing.assert_allclose(integrate.trapezoid(comp, x, axis=0), 1.0, atol=1e-3)
+    d = np.linspace(1.0, 2.0, 4001)
+    brute = np.exp(-0.5 * ((x[:, None] - 0.1 - np.log2(d)) / 0.2) ** 2).mean(axis=1) / (0.2 * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(comp[:, 1], brute, atol=2e-3)
+    # and the peaks keep their own widths
+    assert np.ptp(x[comp[:, 0] > comp[:, 0].max() / 2]) == pytest.approx(2.3548 * 0.12, abs=1e-3)
+    assert np.ptp(x[comp[:, 2] > comp[:, 2].max() / 2]) == pytest.approx(2.3548 * 0.28, abs=1e-3)
+
+
 def _population(shares, n: int, cv: float = 0.15, level: float = 16.0, seed: int = 0) -> np.ndarray:
     """log2 integrated stain of ``n`` cells with phase ``shares`` (G1, S, G2/M) and staining ``cv``."""
     rng = np.random.default_rng(seed)
