@@ -19,7 +19,9 @@ Paths in a stamp are relative to the stamp's folder, so a run folder can be move
 The checks of a run folder (what :mod:`deepcycle_core.validation.validate` calls):
 
 * :func:`check_stage` ``(run, stage)`` -- ``stage``'s outputs and everything upstream of them are current;
-* :func:`check_trajectory_inputs` ``(run)`` -- what the trajectory stage reads (split, descriptors).
+* :func:`check_trajectory_inputs` ``(run)`` -- what the trajectory stage reads (split, descriptors);
+* :func:`current_ring` ``(run)`` -- ``trajectory/ring.json`` after :func:`check_stage` ``(run, "trajectory")``:
+  what every reader of the ring's settings or doubling time goes through (validation, chapter 07).
 
 This module imports no torch: the checks run where only the light stages are installed.
 """
@@ -59,6 +61,7 @@ __all__ = [
     "check_descriptors",
     "check_trajectory_inputs",
     "check_stage",
+    "current_ring",
     "adopt",
 ]
 
@@ -500,6 +503,19 @@ def check_stage(
     check_trajectory_inputs(run, dpath, memo=memo)
     return check_stamp(folder, outputs=primary, command=default, inputs={"store": run.store, "split": run.split},
                        params=params, memo=memo)
+
+
+def current_ring(run: RunDir | str | os.PathLike, *, memo: Memo | None = None) -> Path:
+    """``trajectory/ring.json`` of ``run``, once the trajectory stage's outputs and inputs are current.
+
+    The ring's settings and doubling time steer every later reading (validation fits every method
+    with them, chapter 07 reads hours with its T), so a ring.json edited by hand or left from
+    another store, split or network is refused -- :class:`StaleInputError` naming the file and the
+    command that refreshes it; FileNotFoundError when the stage has not run.
+    """
+    run = _as_run(run)
+    check_stage(run, "trajectory", memo=memo)
+    return run.ring
 
 
 def adopt(run: RunDir | str | os.PathLike, stage: str, *, mode: str = "both", command: str | None = None) -> Path:

@@ -564,11 +564,26 @@ def _up_to_date(out: Path, fingerprint: dict[str, Any]) -> bool:
 
 
 def read_descriptors(run_or_dir: str | os.PathLike | RunDir) -> pd.DataFrame:
-    """The descriptor table of a run (or an embed folder), with a clear error when it is missing."""
+    """The descriptor table of a run (or an embed folder), once its stamp vouches for it.
+
+    A missing file raises FileNotFoundError. The file must be what the embed stage wrote from the
+    inputs as they are now (:mod:`deepcycle_core.data.fingerprint`): a run's ``embed/descriptors.parquet``
+    from the run's current store and a current checkpoint, an embed folder's from the store and
+    checkpoint its stamp records -- else :class:`~deepcycle_core.data.fingerprint.StaleInputError`
+    naming the file and the ``deepcycle embed`` command that remakes it (a file edited by hand, or one
+    without a stamp, is refused too).
+    """
     root = Path(run_or_dir.embed if isinstance(run_or_dir, RunDir) else run_or_dir)
     path = root / DESCRIPTORS_NAME if (root / DESCRIPTORS_NAME).exists() else root / "embed" / DESCRIPTORS_NAME
     if not path.exists():
         raise FileNotFoundError(f"{path}: no descriptors (run `deepcycle embed` first)")
+    folder = path.parent
+    run = RunDir(folder.parent)
+    if os.path.abspath(path) == os.path.abspath(run.descriptors) and (run.store / "meta.json").is_file():
+        fp.check_descriptors(run)  # the run's own: its store and checkpoint, most upstream first
+    else:
+        fp.check_stamp(folder, outputs=path, command=f"deepcycle embed --out {fp.display_path(folder)} "
+                       "--store <its store> --checkpoint <its checkpoint>")
     df = pd.read_parquet(path)
     need = ["cell_id", "d0", "d1", "d2", "d3"]
     if list(df.columns[:5]) != need:
@@ -580,8 +595,9 @@ def read_descriptors(run_or_dir: str | os.PathLike | RunDir) -> pd.DataFrame:
 # CLI
 # ----------------------------------------------------------------------------------------------
 def register_cli(subparsers: Any) -> None:
-    p = subparsers.add_parser("embed", help="embed every cell of a store with a trained checkpoint",
-                              description=__doc__.splitlines()[0])
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "embed", description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run folder (uses store/, train/best.pt, writes embed/; refuses a stale best.pt)")
     src.add_argument("--store", help="cell store folder (needs --checkpoint and --out)")

@@ -139,11 +139,14 @@ def ring_settings(run: RunDir) -> dict[str, Any]:
     """The trajectory stage's ring settings and doubling time (``trajectory/ring.json``), if present.
 
     Every method is fitted with the same settings and read in hours with the same T, so the
-    comparison isolates the descriptors.
+    comparison isolates the descriptors. A ring.json present is read only once its stamp vouches for
+    it (:func:`~deepcycle_core.data.fingerprint.current_ring`): one edited by hand (another T) or left
+    from another store, split or network raises
+    :class:`~deepcycle_core.data.fingerprint.StaleInputError` naming it.
     """
-    path = run.ring
-    if not path.exists():
+    if not run.ring.exists():
         return {}
+    path = fingerprint.current_ring(run)
     d = json.loads(path.read_text())
     info = d.get("info", {})
     out: dict[str, Any] = {}
@@ -521,10 +524,10 @@ def _cli_validate(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers: Any) -> None:
-    """Add ``deepcycle validate`` (which runs the describe stage first) and ``deepcycle describe``."""
+    """Add ``deepcycle validate`` (which runs the describe stage first, with the same options)."""
+    from ..__main__ import add_command
     from . import describe
-    p = subparsers.add_parser("validate", help="validate the ring on held-out full-cycle tracks against truth and "
-                              "baselines (makes missing or stale descriptors first, as `deepcycle describe`)")
+
+    p = add_command(subparsers, "validate")
     describe.add_arguments(p)
     p.set_defaults(func=_cli_validate)
-    describe.register_cli(subparsers)  # registered once, whichever module the CLI lists first

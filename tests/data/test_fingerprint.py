@@ -64,6 +64,23 @@ def test_store_fingerprint_follows_the_simulation_not_the_crops(tmp_path):
     assert b["sha256"] != a["sha256"]  # another seed: another store, even within the same second
 
 
+def test_store_fingerprint_covers_the_cell_and_frame_tables(tmp_path):
+    """An edited cells.parquet (one class label) or frames.parquet changes the fingerprint, meta.json untouched."""
+    store = tmp_path / "store"
+    make_tiny_store(store, n_tracks=4, frames=4, seed=0)
+    meta = (store / "meta.json").read_bytes()
+    a = F.store_fingerprint(store)
+    cells = pd.read_parquet(store / "cells.parquet")
+    cells.loc[3, "class"] = (cells.loc[3, "class"] + 1) % 4
+    cells.to_parquet(store / "cells.parquet", index=False)
+    b = F.store_fingerprint(store)
+    assert b["sha256"] != a["sha256"] and (store / "meta.json").read_bytes() == meta
+    frames = pd.read_parquet(store / "frames.parquet")
+    frames.iloc[0, -1] += 1.0
+    frames.to_parquet(store / "frames.parquet", index=False)
+    assert F.store_fingerprint(store)["sha256"] != b["sha256"]
+
+
 def test_stamp_write_check_and_atomicity(tmp_path):
     inp, out = tmp_path / "in.bin", tmp_path / "stage"
     inp.write_bytes(b"one")
@@ -331,6 +348,23 @@ def test_trajectory_output_goes_stale_for_validation(ring_run):
     with pytest.raises(StaleInputError, match="changed after the trajectory stage wrote it") as exc:
         F.check_stage(run, "trajectory")
     _stale(exc, run.ring, "deepcycle trajectory --run")
+
+
+def test_an_edited_cell_table_makes_every_stage_stale(ring_run):
+    """cells.parquet edited in place (a few FUCCI classes relabelled: meta.json, crops and sizes
+    unchanged) is another store for every stage made from it, and for the ring.json readers."""
+    run = ring_run
+    tr.run_trajectory(run)
+    F.check_stage(run, "trajectory")
+    path = run.store / "cells.parquet"
+    cells = pd.read_parquet(path)
+    cells.loc[:9, "class"] = (cells.loc[:9, "class"] + 2) % 4
+    cells.to_parquet(path, index=False)
+    for check in (lambda: F.check_stage(run, "trajectory"), lambda: F.current_ring(run),
+                  lambda: F.check_split(run), lambda: F.check_descriptors(run)):
+        with pytest.raises(StaleInputError, match=r"another version of the cell store .*\(its metadata or cell "
+                                                  r"table changed\)"):
+            check()
 
 
 def test_a_split_that_appears_after_the_fit_makes_it_stale(ring_run):

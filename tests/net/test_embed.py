@@ -175,3 +175,38 @@ def test_single_channel_mode_and_cli(setup, tmp_path):
     assert rc == 0
     df = E.read_descriptors(tmp_path / "cli")
     assert len(df) == N_CELLS and not (tmp_path / "cli" / E.H5AD_NAME).exists()
+
+
+def test_read_descriptors_refuses_stale_or_unrecorded_descriptors(setup, local_fp32, tmp_path):
+    """What the embed stage wrote reads; edited by hand afterwards, copied without its stamp, or made
+    from a store that has changed since, it is refused, naming the file and the command that remakes it."""
+    import shutil
+
+    from deepcycle_core.data.fingerprint import StaleInputError
+
+    root, _, _ = setup
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)  # stamps name their inputs relative to themselves: still current
+    assert len(E.read_descriptors(RunDir(run))) == N_CELLS
+    path = run / "embed" / E.DESCRIPTORS_NAME
+    df = pd.read_parquet(path)
+    df.loc[0, "d0"] -= 1.0
+    df.to_parquet(path, index=False)
+    for where in (RunDir(run), run, run / "embed"):
+        with pytest.raises(StaleInputError, match=rf"{path}: stale, it was changed after the embed stage wrote it"
+                                                  rf".*`deepcycle embed --run {run}"):
+            E.read_descriptors(where)
+    # an embed folder of another store (no run around it) is checked against its own stamp
+    out = tmp_path / "elsewhere"
+    shutil.copytree(run / "embed", out)
+    (out / "stamp.json").unlink()
+    with pytest.raises(StaleInputError, match=rf"{out / E.DESCRIPTORS_NAME}: stale, there is no record"):
+        E.read_descriptors(out)
+    # the run's store changed after the descriptors were made (one class relabelled)
+    shutil.rmtree(run)
+    shutil.copytree(root / "run", run)
+    cells = pd.read_parquet(run / "store" / "cells.parquet")
+    cells.loc[0, "class"] = (cells.loc[0, "class"] + 1) % 4
+    cells.to_parquet(run / "store" / "cells.parquet", index=False)
+    with pytest.raises(StaleInputError, match="another version of the cell store"):
+        E.read_descriptors(run)

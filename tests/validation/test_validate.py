@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,11 +53,12 @@ def network_like_descriptors(cells: pd.DataFrame, noise: float = 0.05, seed: int
 
 
 def _make_run(
-    root, *, trajectory: bool = True, classes: int | None = None, births: bool = True
+    root, *, trajectory: bool = True, classes: int | None = None, births: bool = True, hidden: bool = False
 ) -> tuple[RunDir, pd.DataFrame]:
     """A run folder with a store, its split and the network's descriptors; the trajectory stage is
     run for real when ``trajectory``. ``classes`` replaces every FUCCI class by one value; without
-    ``births`` no birth is recorded (a movie that cannot place the origin, as good as a snapshot)."""
+    ``births`` no birth is recorded (a movie that cannot place the origin, as good as a snapshot);
+    ``hidden`` adds the simulator's hidden variables (the ceiling row reads them)."""
     from deepcycle_core.data.fingerprint import adopt
     from deepcycle_core.data.split import write_split
     from deepcycle_core.clock.trajectory import run_trajectory
@@ -66,6 +70,13 @@ def _make_run(
         pd.read_parquet(path).assign(**{"class": classes}).to_parquet(path, index=False)
     if not births:
         pd.read_parquet(path).assign(birth_frame=-1).to_parquet(path, index=False)
+    if hidden:  # what the virtual microscope draws a crop from (make_store's own rule for DNA and size)
+        cells = pd.read_parquet(path)
+        a = cells["true_age"].to_numpy()
+        cells["true_dna"] = 1.0 + np.clip((a - 0.37) / 0.38, 0, 1)
+        cells["true_nuc_area"] = np.pi * (5.0 + 4.0 * a) ** 2
+        cells["true_m_progress"] = np.where(a > 0.95, (a - 0.95) / 0.05, -1.0)
+        cells.to_parquet(path, index=False)
     run.train.mkdir(parents=True)
     write_split(split, run.split)
     run.embed.mkdir(parents=True)
@@ -215,6 +226,71 @@ def test_stale_descriptors_are_refused_naming_the_file_and_the_command(tmp_path)
     d.run_describe(run, methods=("handmade",), fit_cells=300)  # notices the change and remakes them
     assert pd.read_parquet(path).iloc[0, 1] == pytest.approx(df.iloc[0, 1] - 1.0)
     v.run_validation(run, methods=("handmade",), fit_cells=300)
+
+
+def _copy_run(run: RunDir, dest) -> RunDir:
+    """A copy of a run folder (its stamps name their inputs relative to themselves: the copy is current)."""
+    import shutil
+
+    shutil.copytree(run.root, dest)
+    return RunDir(dest)
+
+
+def test_an_edited_ring_json_is_refused_by_every_method(tiny_run, tmp_path):
+    """ring.json's settings and T steer every method's ring, the hand-made one too: edited by hand
+    (T 24 -> 48 h moved the hand-made row's hours error 2.93 -> 4.80 h without a word), it is refused,
+    naming the file and the command that remakes it."""
+    run = _copy_run(tiny_run[0], tmp_path / "r")
+    d.run_describe(run, methods=("handmade",), fit_cells=300)
+    assert v.ring_settings(run)["T_hours"] == 24.0
+    ring = json.loads(run.ring.read_text())
+    ring["T_hours"] = 48.0
+    run.ring.write_text(json.dumps(ring))
+    want = rf"{run.ring}: stale, it was changed after the trajectory stage wrote it.*`deepcycle trajectory --run"
+    with pytest.raises(StaleInputError, match=want):
+        v.ring_settings(run)
+    with pytest.raises(StaleInputError, match=want):
+        v.run_validation(run, methods=("handmade",), fit_cells=300)
+    # without a trajectory stage at all there is nothing to read: the method's own ring, the store's T
+    shutil.rmtree(run.trajectory)
+    assert v.ring_settings(run) == {}
+
+
+def test_the_network_rows_refuse_a_stale_trajectory(tiny_run, tmp_path):
+    """Validation's own check of the trajectory stage (not only fingerprint's): a trajectory table
+    edited after the stage wrote it is never scored, by the table or by the row's predictions."""
+    run = _copy_run(tiny_run[0], tmp_path / "r")
+    split = tiny_run[1]
+    traj = pd.read_parquet(run.trajectory_table)
+    traj["pseudotime"] = np.mod(traj["pseudotime"] + 0.5, 1.0)  # a clock half a cycle off
+    traj.to_parquet(run.trajectory_table, index=False)
+    run.ring.write_text(run.ring.read_text())  # ring.json untouched: only the table is stale
+    want = rf"{run.trajectory_table}: stale, it was changed after the trajectory stage wrote it"
+    store = open_store(run.store)
+    fit = split.loc[split["split"] != "heldout", "cell_id"].to_numpy()
+    held = split.loc[split["split"] == "heldout", "cell_id"].to_numpy()
+    for method in ("deepcycle", "deepcycle_som"):
+        with pytest.raises(StaleInputError, match=want):
+            v.method_predictions(method, run, store, fit, held, ring_kwargs={"T_hours": 24.0})
+    with pytest.raises(StaleInputError, match=want):
+        v.run_validation(run, methods=("deepcycle",))
+
+
+def test_the_ceiling_row_is_flagged_as_using_truth_through_the_real_path(tmp_path):
+    """The ceiling reads the simulator's hidden variables and true ages: the row the validation
+    writes carries used_truth=True (table.csv too), and it never passes a target, whatever its
+    numbers -- here it beats every target."""
+    run, _ = _make_run(tmp_path / "r", hidden=True)
+    table = v.run_validation(run, methods=("deepcycle", "ceiling_hidden"))
+    t = table.set_index("method")
+    assert bool(t.at["ceiling_hidden", "used_truth"]) is True
+    assert bool(t.at["deepcycle", "used_truth"]) is False
+    assert t.at["ceiling_hidden", "circ_mae_h"] < 1.0  # good enough to pass, were it a method
+    on_disk = pd.read_csv(run.validate_table).set_index("method")
+    assert bool(on_disk.at["ceiling_hidden", "used_truth"]) is True
+    res = s.check_targets(table, method="ceiling_hidden")
+    assert (res["status"] == "TRUTH").all(), res
+    assert "USED GROUND TRUTH" in s.format_table(table)
 
 
 def test_missing_inputs_are_named(tmp_path, tiny_run):
