@@ -357,8 +357,11 @@ def validate_meta(meta: dict[str, Any], where: Path | str) -> None:
         if c.get("role") not in NETWORK_ROLES:
             raise _fail(where, f"channel {c.get('name')!r} has role {c.get('role')!r}; roles are {NETWORK_ROLES}")
     for key in ("frame_interval_min", "pixel_size_um"):
-        if not isinstance(meta.get(key), (int, float)) or meta[key] <= 0:
-            raise _fail(where, f"{key!r} must be a positive number, got {meta.get(key)!r}")
+        value = meta.get(key)
+        # a bool is an int to Python and NaN compares false with everything: both are refused by name
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise _fail(where, f"{key!r} must be a positive, finite number, got {json.dumps(value)}"
+                               f"{'' if key in meta else ' (missing)'}")
 
 
 def open_store(path: str | os.PathLike) -> CellStore:

@@ -420,3 +420,22 @@ def test_the_writer_holds_o_batch_rows_not_the_table() -> None:
     rng = np.random.default_rng(0)
     make_rows(BATCH, rng=rng)  # the probe's draws, in order: the narrow rows, then the extra columns
     assert wide["check"] == pytest.approx(rng.normal(size=(4, BATCH))[3, 5])
+
+
+@pytest.mark.parametrize("key", ["frame_interval_min", "pixel_size_um"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), True, False, 0, 0.0, -10.0, "10", None])
+def test_meta_with_a_bad_interval_or_pixel_size_is_refused(tmp_path: Path, key: str, bad) -> None:
+    """A frame interval or pixel size of NaN, inf, true, 0, negative or text would turn every time or
+    size into nonsense: the store does not open, and the message names meta.json and the key."""
+    write_store(tmp_path / "s", n=70, chunk=64)
+    path = tmp_path / "s" / st.META_NAME
+    meta = json.loads(path.read_text())
+    meta[key] = bad
+    path.write_text(json.dumps(meta))  # NaN and Infinity as Python's json writes (and reads) them
+    with pytest.raises(st.StoreError, match=rf"{path}: '{key}' must be a positive, finite number, got "
+                                            rf"{json.dumps(bad)}"):
+        st.open_store(tmp_path / "s")
+    del meta[key]
+    path.write_text(json.dumps(meta))
+    with pytest.raises(st.StoreError, match=rf"{path}: '{key}' must be a positive, finite number.*\(missing\)"):
+        st.open_store(tmp_path / "s")
