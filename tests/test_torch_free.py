@@ -46,9 +46,10 @@ def test_the_validate_cli_registers_without_torch():
     """Building ``deepcycle validate`` and ``deepcycle describe`` imports no network code either."""
     mods = _modules_after(
         "import argparse\n"
-        "from deepcycle_core.validation import validate\n"
+        "from deepcycle_core.validation import describe, validate\n"
         "sub = argparse.ArgumentParser().add_subparsers()\n"
         "validate.register_cli(sub)\n"
+        "describe.register_cli(sub)\n"
         "assert {'validate', 'describe'} <= set(sub.choices)\n"
     )
     assert "torch" not in mods

@@ -255,11 +255,9 @@ def _cli_run(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers: Any) -> None:
     """``deepcycle run --profile NAME [--chapters 01_data,02_train] [-p NAME VALUE ...] [--build]``."""
-    p = subparsers.add_parser(
-        "run",
-        help="execute the book's chapters in order with papermill (and optionally build the book)",
-        description=__doc__.splitlines()[0],
-    )
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "run", description=__doc__.splitlines()[0])
     p.add_argument("--profile", default=BOOK_PROFILE, help="parameter profile: book/params/<NAME>.yaml (default: %(default)s)")
     p.add_argument("--chapters", default=None, help="comma-separated chapters to run, e.g. 01_data,02_train (default: all)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=None,

@@ -881,7 +881,9 @@ def refresh_command(run: RunDir, descriptors_path: str | os.PathLike | None, par
 
 
 def register_cli(subparsers: Any) -> None:
-    p = subparsers.add_parser("trajectory", help="fit the cycle ring: angle, pseudotime, ERA hours, ring SOM")
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "trajectory")
     p.add_argument("--run", required=True, help="run folder (data/runs/<profile>)")
     p.add_argument("--hours-T", type=float, default=None, dest="hours_T",
                    help="doubling time in hours for the ERA (default: from the store's growth curve)")

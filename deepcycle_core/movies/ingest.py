@@ -358,11 +358,9 @@ def match_store(
 # command line
 # ------------------------------------------------------------------------------------------------
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "ingest",
-        help="ingest a time-lapse movie (OME-TIFF, TIFF, frame folder, OME-Zarr, DeepCycle layout) into a cell store",
-        description=__doc__.splitlines()[0],
-    )
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "ingest", description=__doc__.splitlines()[0])
     p.add_argument("movie", help="movie file or folder")
     p.add_argument("--out", required=True, help="cell store folder to create")
     p.add_argument("--channels", default=None, help="role=name-or-index list, e.g. nuclear=hoechst,brightfield=brightfield,fucci_red=fucci_red,fucci_green=fucci_green")

@@ -303,7 +303,9 @@ def install_reference(run: str | os.PathLike, modes: list[str], folder: str | os
 # CLI
 # ----------------------------------------------------------------------------------------------
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("reference", help="train (make model) or install the reference networks")
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "reference")
     sub = p.add_subparsers(dest="action", required=True)
     t = sub.add_parser("train", help="train the reference networks by the recipe and write data/reference/")
     t.add_argument("--run", default="data/runs/default", help="run folder holding the default profile's store/")

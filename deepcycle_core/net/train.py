@@ -713,7 +713,9 @@ def _summary(run: _Run, digest: str, t_start: float) -> dict[str, Any]:
 # CLI
 # ----------------------------------------------------------------------------------------------
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train the DeepCycle network on a cell store")
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "train")
     p.add_argument("--store", required=True, help="cell store folder, or a run folder holding store/")
     p.add_argument("--out", default=None, help="output folder (default: <run>/train[/<mode>])")
     p.add_argument("--preset", default="default", help="network + optimiser recipe: default or paper")

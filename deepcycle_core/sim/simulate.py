@@ -345,9 +345,10 @@ def _write_movie(mdir: Path, side: int, n_frames: int, results: Iterator[_FrameR
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "simulate",
-        help="film the virtual microscope into a cell store",
+    from ..__main__ import add_command
+
+    p = add_command(
+        subparsers, "simulate",
         description="Film the virtual microscope into a cell store, optionally under a drug condition.",
         epilog="conditions (--condition NAME, dose --strength X; 1.0 nominal, 0 untreated):\n"
         + describe_conditions(),

@@ -512,10 +512,9 @@ def _cli_describe(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers: Any) -> None:
-    """Add ``deepcycle describe`` (once: :mod:`deepcycle_core.validation.validate` registers it too, until the CLI lists this module)."""
-    if "describe" in getattr(subparsers, "choices", {}):
-        return
-    p = subparsers.add_parser("describe", help="make every validation method's descriptors (networks, baselines) "
-                              "into RUN/describe/, stamped")
+    """Add ``deepcycle describe``."""
+    from ..__main__ import add_command
+
+    p = add_command(subparsers, "describe")
     add_arguments(p)
     p.set_defaults(func=_cli_describe)
