@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -294,7 +295,69 @@ def test_chunk_damaged_after_open_fails_on_read(tmp_path: Path) -> None:
             read()
         msg = str(info.value)
         assert str(tmp_path / "s" / st.CROPS_NAME) in msg and "truncated or corrupt" in msg
-        assert chunk.relative_to(tmp_path / "s" / st.CROPS_NAME).as_posix() in msg
+        _names_only_chunk(msg, tmp_path / "s", 1, n_chunks=5)
+
+
+def _names_only_chunk(msg: str, store: Path, damaged: int, n_chunks: int) -> None:
+    """The message names the damaged chunk's file and cells, and no other chunk of the store."""
+    root = store / st.CROPS_NAME
+    assert str(_chunk_file(store, damaged)) in msg, msg
+    assert f"cells {damaged * 64}..{damaged * 64 + 63}" in msg, msg
+    for other in set(range(n_chunks)) - {damaged}:
+        assert _chunk_file(store, other).relative_to(root).as_posix() not in msg, (other, msg)
+
+
+def _flip_one_bit(file: Path, at: float = 0.5) -> None:
+    """Corrupt a chunk without changing its size: one bit of its compressed stream."""
+    data = bytearray(file.read_bytes())
+    i = int(len(data) * at)
+    data[i] ^= 0x10
+    file.write_bytes(bytes(data))
+
+
+def test_a_flipped_bit_is_caught_on_read_naming_the_chunk(tmp_path: Path) -> None:
+    """A chunk with one bit flipped keeps its size (so it opens) and may still decode, into other
+    pixels: its sealed CRC-32 catches it on every read path, naming that chunk alone; the other
+    chunks still read."""
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    meta = json.loads((tmp_path / "s" / st.META_NAME).read_text())
+    files = [_chunk_file(tmp_path / "s", i) for i in range(5)]
+    assert meta[st.CHUNK_CRC_KEY] == [zlib.crc32(f.read_bytes()) for f in files]
+    _flip_one_bit(files[2])
+    s = st.open_store(tmp_path / "s")  # sizes unchanged: opening reads no chunk, so it opens
+    np.testing.assert_array_equal(s.read(0, 128), crops[:128])
+    np.testing.assert_array_equal(s.take([5, 290]), crops[[5, 290]])
+    for read in (lambda: s.read(), lambda: s.read(100, 200), lambda: s.take([3, 130]),
+                 lambda: list(s.iter_chunks()), lambda: list(s.iter_selected([1, 150]))):
+        with pytest.raises(st.StoreError, match="fails its checksum") as info:
+            read()
+        _names_only_chunk(str(info.value), tmp_path / "s", 2, n_chunks=5)
+
+
+def test_a_flipped_bit_in_a_stored_blosc_frame_decodes_silently_without_the_checksum(tmp_path: Path) -> None:
+    """Why the checksum: without it the flipped chunk reads back as other pixels, and nothing says so.
+    A store sealed before checksums opens and reads with a StoreWarning naming it and the fix."""
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    path = tmp_path / "s" / st.META_NAME
+    meta = json.loads(path.read_text())
+    del meta[st.CHUNK_CRC_KEY]
+    path.write_text(json.dumps(meta))
+    _flip_one_bit(_chunk_file(tmp_path / "s", 2), at=0.6)
+    with pytest.warns(st.StoreWarning, match=rf"{tmp_path / 's'}: no per-chunk checksums.*re-ingest the movie or "
+                                             "re-simulate"):
+        s = st.open_store(tmp_path / "s")
+    got = s.read(128, 192)  # decodes: only the checksum could have told
+    assert not np.array_equal(got, crops[128:192])
+
+
+def test_a_malformed_checksum_record_is_refused(tmp_path: Path) -> None:
+    write_store(tmp_path / "s", n=300, chunk=64)
+    path = tmp_path / "s" / st.META_NAME
+    meta = json.loads(path.read_text())
+    for bad in (meta[st.CHUNK_CRC_KEY][:4], "abc", [True] * 5, [-1] * 5, [2**32] * 5):
+        path.write_text(json.dumps({**meta, st.CHUNK_CRC_KEY: bad}))
+        with pytest.raises(st.StoreError, match=rf"{path}: 'crops_chunk_crc32' must list the CRC-32 of each of the 5"):
+            st.open_store(tmp_path / "s")
 
 
 def test_open_does_not_read_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
