@@ -21,6 +21,8 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
+from ..data.values import positive_number, whole_number
+
 __all__ = [
     "normalise_frame",
     "detect_nuclei",
@@ -70,6 +72,7 @@ def detect_nuclei(
         raise ValueError(f"detect_nuclei needs a 2-D image, got shape {img.shape}")
     if diameter_px <= 0:
         raise ValueError(f"nucleus diameter must be positive, got {diameter_px}")
+    threshold = positive_number("threshold", threshold)  # at or below 0 the noise itself makes "nuclei"
     z = normalise_frame(img)
     sigma = diameter_px / (2.0 * np.sqrt(2.0))
     response = -(sigma**2) * ndimage.gaussian_laplace(z, sigma, mode="reflect")
@@ -122,6 +125,7 @@ def track_spots(
         warnings.filterwarnings("ignore", message="IProgress not found")
         from laptrack import LapTrack
 
+    gap_frames = whole_number("gap_frames", gap_frames, minimum=0)  # 0: no gap closing
     n = len(spots)
     lineage = pd.DataFrame(
         {

@@ -359,6 +359,7 @@ def match_store(
 # ------------------------------------------------------------------------------------------------
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     from ..__main__ import add_command
+    from ..data.values import non_negative_int, positive_float
 
     p = add_command(subparsers, "ingest", description=__doc__.splitlines()[0])
     p.add_argument("movie", help="movie file or folder")
@@ -370,11 +371,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--nucleus-diameter-px", type=float, default=None, help=f"expected nucleus diameter in pixels (default {DEFAULT_DIAMETER_PX})")
     g.add_argument("--nucleus-diameter-um", type=float, default=None, help="expected nucleus diameter in microns")
-    p.add_argument("--detect-threshold", type=float, default=3.0, help="LoG peak threshold in background-noise units")
+    p.add_argument("--detect-threshold", type=positive_float, default=3.0, help="LoG peak threshold in background-noise units")
     p.add_argument("--max-step-px", type=float, default=None)
     p.add_argument("--max-division-px", type=float, default=None)
     p.add_argument("--max-gap-px", type=float, default=None)
-    p.add_argument("--gap-frames", type=int, default=4)
+    p.add_argument("--gap-frames", type=non_negative_int, default=4,
+                   help="frames a nucleus may be missed and its track still closed (default 4; 0: no gap closing)")
     p.add_argument("--spots", default=None, help="TrackMate 'Spots in tracks statistics.csv' to use instead of detection")
     p.add_argument("--spot-units", choices=("px", "um"), default="px")
     p.add_argument("--allow-8bit", action="store_true", help="accept 8-bit images (rescaled to 16 bit)")

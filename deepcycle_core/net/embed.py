@@ -596,6 +596,7 @@ def read_descriptors(run_or_dir: str | os.PathLike | RunDir) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 def register_cli(subparsers: Any) -> None:
     from ..__main__ import add_command
+    from ..data.values import positive_int
 
     p = add_command(subparsers, "embed", description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -604,13 +605,13 @@ def register_cli(subparsers: Any) -> None:
     p.add_argument("--checkpoint", help="checkpoint file (default: <run>/train/best.pt)")
     p.add_argument("--out", help="output folder (default: <run>/embed)")
     p.add_argument("--features", action="store_true", help="also store the pooled backbone features f0..fK")
-    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--batch-size", type=positive_int, default=512)
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: bf16 only where the CPU has native bf16 (emulated bf16 is ~10x slower)")
     dist = p.add_mutually_exclusive_group()
     dist.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786")
     dist.add_argument("--local-cluster", action="store_true", help="run on a Dask LocalCluster on this machine")
-    p.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="LocalCluster workers (default 2)")
     p.add_argument("--no-h5ad", action="store_true", help="skip the AnnData export")
     p.add_argument("--reuse", action="store_true", help="skip when the output already matches checkpoint and store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

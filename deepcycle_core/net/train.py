@@ -48,6 +48,7 @@ from .model import PRESETS, Preset, build_model, get_preset, use_bf16
 from .normalise import NORMALISATION
 from ..data.runs import RunDir, resolve_run
 from ..data.store import CellStore, open_store
+from ..data.values import non_negative_int, positive_float, positive_int, whole_number
 
 __all__ = [
     "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
@@ -313,14 +314,14 @@ def train(
     writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
     """
     p = get_preset(preset, **overrides)
-    epochs = int(epochs if epochs is not None else p.epochs)
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    # None means "the default"; a 0 (or negative, fractional, non-finite) count is an error, not None
-    for name, value in (("samples_per_epoch", samples_per_epoch), ("threads", threads), ("checkpoint_every", checkpoint_every)):
-        whole = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value) and float(value).is_integer()
-        if value is not None and not (whole and value >= 1):
-            raise ValueError(f"{name} must be a whole number >= 1 (or None for the default), got {value!r}")
+    epochs = whole_number("epochs", epochs if epochs is not None else p.epochs)
+    whole_number("batch_size", p.batch_size)  # 0 would divide by zero counting the batches
+    # None means "the default"; a 0 (or negative, fractional, non-finite) count is an error, not None.
+    # val_cells / heldout_cells of 0 would score nothing: a NaN accuracy, and no best epoch to keep.
+    for name, value in (("samples_per_epoch", samples_per_epoch), ("threads", threads), ("checkpoint_every", checkpoint_every),
+                        ("val_cells", val_cells), ("heldout_cells", heldout_cells)):
+        if value is not None:
+            whole_number(name, value)
     if threads is not None:
         torch.set_num_threads(int(threads))
     store_path, run = resolve_run(source)
@@ -720,22 +721,23 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default: <run>/train[/<mode>])")
     p.add_argument("--preset", default="default", help="network + optimiser recipe: default or paper")
     p.add_argument("--mode", default="both", choices=sorted(D.MODES), help="input channels")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--samples-per-epoch", type=int, default=None)
-    p.add_argument("--val-cells", type=int, default=None)
-    p.add_argument("--heldout-cells", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--samples-per-epoch", type=positive_int, default=None)
+    p.add_argument("--val-cells", type=positive_int, default=None,
+                   help="validation cells scored each epoch to pick the best one (default: all)")
+    p.add_argument("--heldout-cells", type=positive_int, default=None, help="held-out cells scored at the end (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument("--lr", type=positive_float, default=None)
     p.add_argument("--cycle-weight", type=float, default=None, help="weight of the cycle head's loss (0: the 4 classes only)")
-    p.add_argument("--cycle-T-hours", type=float, default=None, help="cycle length of the cycle head's targets "
+    p.add_argument("--cycle-T-hours", type=positive_float, default=None, help="cycle length of the cycle head's targets "
                    "(default: the doubling time of the store's growth curve)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="DataLoader worker processes")
     p.add_argument("--pretrained", default="auto", help="auto (torch cache if present), none, or a weight file")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="also save last.pt every N batches")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=positive_int, default=None, help="also save last.pt every N batches")
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cli_train)
 
