@@ -19,11 +19,14 @@ def synthetic_movie(
     diameter: float = 14.0,
     seed: int = 0,
     divide_at: int | None = 5,
+    redivide_at: int | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Movie (T, C, Y, X) uint16 with channels :data:`CHANNELS` and its truth table.
 
     Every founder divides at ``divide_at`` (daughters appear one frame later, 7 px either side),
-    so the truth has ``cells`` divisions. Truth columns: frame, track_id, parent_track_id, x, y.
+    so the truth has ``cells`` divisions. With ``redivide_at``, the two daughters of founder 0 divide
+    again then (7 px either side, across the first division's axis): born and divided inside the
+    movie, they are full-cycle tracks, held out. Truth columns: frame, track_id, parent_track_id, x, y.
     """
     rng = np.random.default_rng(seed)
     margin = 40
@@ -37,7 +40,20 @@ def synthetic_movie(
     yy, xx = np.mgrid[0:size, 0:size]
     sigma = diameter / 4.0
     movie = np.zeros((frames, len(CHANNELS), size, size), dtype=np.uint16)
+    axis: dict[int, tuple[float, float]] = {}  # daughter -> unit vector across its mother's division axis
     for t in range(frames):
+        if redivide_at is not None and t == redivide_at + 1:
+            new = {}
+            for tid, c in alive.items():
+                if c["parent"] == 0:
+                    ux, uy = axis[tid]
+                    for sgn in (-1, 1):
+                        new[next_id] = {"x": c["x"] + sgn * 7 * ux, "y": c["y"] + sgn * 7 * uy, "parent": tid,
+                                        "red": 0.05, "green": 0.05}
+                        next_id += 1
+                else:
+                    new[tid] = c
+            alive = new
         if divide_at is not None and t == divide_at + 1:
             new = {}
             for tid, c in alive.items():
@@ -46,6 +62,7 @@ def synthetic_movie(
                     for sgn in (-1, 1):
                         new[next_id] = {"x": c["x"] + sgn * 7 * np.cos(ang), "y": c["y"] + sgn * 7 * np.sin(ang),
                                         "parent": tid, "red": 0.05, "green": 0.05}
+                        axis[next_id] = (-np.sin(ang), np.cos(ang))
                         next_id += 1
                 else:
                     new[tid] = c

@@ -165,6 +165,17 @@ def _interval_and_pixel(mov: Movie, frame_interval_min: float | None, pixel_size
     return interval, px
 
 
+def _check_time_lapse(mov: Movie, n_frames: int, max_frames: int | None) -> None:
+    """At least two frames with an image: the clock is read along tracks, and one frame has none."""
+    present = [t for t in range(n_frames) if t not in mov.missing_frames]
+    if len(present) < 2:
+        which = f"max_frames={max_frames} leaves" if max_frames is not None and mov.n_frames > n_frames else "the movie has"
+        raise MovieError(
+            f"{mov.source}: {which} {len(present)} frame(s) with an image: not a time-lapse. A cell store needs "
+            "cells followed over at least two frames (tracks, divisions, the time of every crop); ingest the "
+            "whole movie, or check its axes (a T axis read as Z or C gives one frame)")
+
+
 def _spots_with_lineage(
     mov: Movie, roles: dict[str, int], n_frames: int, diam: float, detect_threshold: float, step: float, div: float,
     gap: float, gap_frames: int, progress: bool,
@@ -176,6 +187,8 @@ def _spots_with_lineage(
     else:
         found = []
         for t in _progress(range(n_frames), progress, "detect", n_frames):
+            if t in mov.missing_frames:  # a gap: no image, no nuclei; the tracker bridges it (gap_frames)
+                continue
             yx = detect_nuclei(mov.frame(t, roles["nuclear"]), diam, threshold=detect_threshold)
             found.append(pd.DataFrame({"frame": t, "x": yx[:, 1], "y": yx[:, 0]}))
         spots = pd.concat(found, ignore_index=True)
@@ -213,6 +226,8 @@ def _write_crops(
     stats = []
     with StoreWriter(out, channels=net, meta=meta, overwrite=overwrite) as writer:
         for t in _progress(range(n_frames), progress, "crops", n_frames):
+            if t in mov.missing_frames:  # a gap: no image, so no cells and no statistics
+                continue
             images = [mov.frame(t, roles[r]) for r in net_roles]
             row = {"field": int(field), "frame": t}
             for (name, _), img in zip(net, images):
@@ -290,6 +305,7 @@ def ingest(
         div = max_division_px if max_division_px is not None else 0.75 * diam
         gap = max_gap_px if max_gap_px is not None else 1.25 * diam
         n_frames = mov.n_frames if max_frames is None else min(mov.n_frames, int(max_frames))
+        _check_time_lapse(mov, n_frames, max_frames)
         if mov.shape[0] < CROP_SIZE or mov.shape[1] < CROP_SIZE:
             raise MovieError(f"{mov.source}: frames of {mov.shape} are smaller than one {CROP_SIZE}x{CROP_SIZE} crop")
 
@@ -320,7 +336,8 @@ def ingest(
                 },
             },
             "ingest": {"n_spots": int(keep.size), "n_border_dropped": n_border, "n_cells": int(len(spots)),
-                       "frame_shape": [int(mov.shape[0]), int(mov.shape[1])]},
+                       "frame_shape": [int(mov.shape[0]), int(mov.shape[1])],
+                       "missing_frames": [int(t) for t in mov.missing_frames if t < n_frames]},
         }
         _write_crops(out, mov, roles, spots, by_frame, n_frames, field, meta, overwrite, progress)
     if spots_out is not None:

@@ -85,6 +85,9 @@ class Movie:
     _read: Callable[[int, int], np.ndarray] = field(repr=False)
     #: Given spots (and tracks) that replace detection: columns frame, x, y (pixels), track_id.
     spots: pd.DataFrame | None = None
+    #: Frame indices in ``0..n_frames-1`` with no image (a gap in a per-frame folder's numbering): they
+    #: keep their place in time, so every later frame keeps its own time; reading one raises.
+    missing_frames: tuple[int, ...] = ()
     _closers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
     @property
@@ -108,6 +111,8 @@ class Movie:
         c = self.channel_index(channel)
         if not 0 <= t < self.n_frames:
             raise IndexError(f"frame {t} out of range 0..{self.n_frames - 1}")
+        if t in self.missing_frames:
+            raise _fail(self.source, f"frame {t} is missing (a gap in the movie's frame numbers): it has no image")
         try:
             img = np.asarray(self._read(t, c))
         except MovieError:
@@ -386,10 +391,50 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise _fail(path, f"cannot be read ({exc}); it may be truncated or corrupt") from exc
 
 
+def _frame_numbers(files: Sequence[Path]) -> list[int] | None:
+    """The frame number in each file name, or None when the names do not carry one.
+
+    The names must differ in exactly one run of digits, the rest being the same (``movie_T001.tif``,
+    ``movie_T002.tif``, ...); that run is the frame number. Otherwise the order of the names is the
+    order of the frames, one interval apart.
+    """
+    parts = [re.split(r"(\d+)", f.name) for f in files]
+    if len(files) < 2 or len({len(p) for p in parts}) != 1 or len(parts[0]) < 3:
+        return None
+    if any(p[0::2] != parts[0][0::2] for p in parts):  # the text around the numbers differs
+        return None
+    varying = [i for i in range(1, len(parts[0]), 2) if len({int(p[i]) for p in parts}) > 1]
+    return [int(p[varying[0]]) for p in parts] if len(varying) == 1 else None
+
+
+def _frame_positions(path: Path, files: Sequence[Path]) -> tuple[list[int], int, tuple[int, ...]]:
+    """(frame index of each file, n_frames, missing frame indices) of a per-frame folder.
+
+    A gap in the numbering (``T001, T002, T004``) is kept: T004 is frame 3, at three intervals, and
+    frame 2 is missing. A time-lapse with a dropped frame is still a time-lapse; closing the gap
+    would give every later frame an earlier time and make the tracker link cells across two
+    intervals as if it were one.
+    """
+    numbers = _frame_numbers(files)
+    if numbers is None:
+        return list(range(len(files))), len(files), ()
+    seen: dict[int, Path] = {}
+    for f, n in zip(files, numbers):
+        if n in seen:
+            raise _fail(f, f"frame number {n} appears twice (also {seen[n].name})")
+        seen[n] = f
+    first = min(numbers)
+    index = [n - first for n in numbers]
+    n_frames = max(index) + 1
+    return index, n_frames, tuple(sorted(set(range(n_frames)) - set(index)))
+
+
 def _open_frame_folder(path: Path, axes: str | None, allow_8bit: bool) -> Movie:
     files = _tiff_files(path)
     if not files:
         raise _fail(path, "empty movie: the folder holds no .tif/.tiff files")
+    index, n_frames, missing = _frame_positions(path, files)
+    by_frame = dict(zip(index, files))
     shapes = {}
     dtype = None
     for f in files:
@@ -408,16 +453,17 @@ def _open_frame_folder(path: Path, axes: str | None, allow_8bit: bool) -> Movie:
         raise _fail(path, f"wrong axes {use_axes!r} for one file per frame: each file holds one time point (use 'YX' or 'CYX')")
     if not use_axes:
         raise _fail(files[0], f"each frame has shape {first}; give axes=... for one file (e.g. 'CYX')")
-    _, n_c, index = _plane_indexer(files[0], use_axes, first)
+    _, n_c, plane = _plane_indexer(files[0], use_axes, first)
     return Movie(
         source=path,
         channel_names=[str(i) for i in range(n_c)],
-        n_frames=len(files),
+        n_frames=n_frames,
         shape=(first[use_axes.index("Y")], first[use_axes.index("X")]),
         dtype=np.dtype(dtype),
         frame_interval_min=None,
         pixel_size_um=None,
-        _read=lambda t, c: _read_tiff(files[t])[index(0, c)],
+        _read=lambda t, c: _read_tiff(by_frame[t])[plane(0, c)],
+        missing_frames=missing,
     )
 
 
@@ -585,6 +631,10 @@ def open_movie(
     else:
         raise _fail(path, "unknown movie format: expected a .tif/.tiff file, an OME-Zarr folder or a folder of TIFFs")
     if spots_csv is not None:
+        if movie.missing_frames:  # TrackMate numbers the frames it was given: with a gap, by position
+            raise _fail(path, f"frame(s) {list(movie.missing_frames)[:5]} missing from the numbering, with a spot "
+                              f"table {spots_csv}: its FRAME column cannot be matched to the files unambiguously; "
+                              "give the tracks of a gap-free folder, or let ingest detect and track the nuclei")
         px = pixel_size_um if pixel_size_um is not None else movie.pixel_size_um
         movie.spots = read_trackmate_spots(Path(spots_csv), px, spot_units)
     return movie

@@ -53,11 +53,14 @@ def test_ingest_ome_tiff_writes_a_valid_store(synth, tmp_path):
     f0 = st.frames.set_index("frame").loc[0]
     assert f0["hoechst_median"] == pytest.approx(np.median(mov[0, 1]))
     assert f0["brightfield_std"] == pytest.approx(mov[0, 0].std())
-    # FUCCI classes: the paper's median splits give four near-equal classes
+    # FUCCI classes: the paper's median splits give four near-equal classes, gated on the fitting cells
+    # (this movie has no held-out track: test_fucci_gates_never_see_the_held_out_tracks has them)
     from deepcycle_core.data import fucci
+    from deepcycle_core.data.split import fit_mask
 
     assert set(st.cells["class"]) == {0, 1, 2, 3}
-    np.testing.assert_array_equal(st.cells["class"], fucci.classify(st.cells["fucci_red"], st.cells["fucci_green"]))
+    np.testing.assert_array_equal(st.cells["class"], fucci.classify(st.cells["fucci_red"], st.cells["fucci_green"],
+                                                                    fit=fit_mask(st.cells)))
     row_r = fucci.measure(mov[int(row.frame), 2], [row.x], [row.y])[0]
     assert st.cells["fucci_red"].iloc[5] == pytest.approx(row_r)
     # time in hours, lineage columns
@@ -69,12 +72,65 @@ def test_ingest_ome_tiff_writes_a_valid_store(synth, tmp_path):
     assert rep2.detection_recall >= 0.95
 
 
+def test_fucci_gates_never_see_the_held_out_tracks(tmp_path):
+    """Founder 0's daughters are born and divide inside the movie: full-cycle tracks, held out. The
+    FUCCI gates (three medians) are fitted on the other cells only, then applied to every cell -- and
+    on this movie that labels cells otherwise than gates fitted on every cell would."""
+    from deepcycle_core.data import fucci
+    from deepcycle_core.data.split import fit_mask, holdout_masks
+
+    mov, _ = synthetic_movie(frames=14, size=160, cells=8, seed=2, divide_at=3, redivide_at=8)
+    path = tmp_path / "movie.ome.tif"
+    tifffile.imwrite(path, mov, ome=True, metadata=OME_META)
+    cells = open_store(ingest(path, tmp_path / "s", nucleus_diameter_px=14, progress=False)).cells
+    held, excluded = holdout_masks(cells)
+    assert cells.loc[held, "track_id"].nunique() == 2 and excluded.any()  # the two daughters; mother, granddaughters
+    fit = fit_mask(cells)
+    red, green = cells["fucci_red"], cells["fucci_green"]
+    np.testing.assert_array_equal(cells["class"], fucci.classify(red, green, fit=fit))
+    assert (fucci.classify(red, green) != cells["class"]).sum() >= 5  # the test can tell the two rules apart
+    assert (cells.loc[held, "class"] >= 0).all()  # gated on the others, labelled like every cell
+
+
 def test_without_fucci_classes_are_unlabelled(synth, tmp_path):
     path, _, _ = synth
     out = ingest(path, tmp_path / "s", channels="nuclear=hoechst,brightfield=brightfield", nucleus_diameter_px=14, progress=False)
     cells = open_store(out).cells
     assert len(cells) > 50  # not vacuously "all unlabelled" on an empty table
     assert (cells["class"] == -1).all() and cells["fucci_red"].isna().all()
+
+
+def test_a_gap_in_a_frame_folder_keeps_every_frame_at_its_own_time(tmp_path):
+    """movie_T001, T002, T004, T005: the T004 cells are at 0.5 h (three 10-min intervals), not 0.333 h;
+    the tracker follows each nucleus across the missing frame; the store records the gap."""
+    mov, _ = synthetic_movie(frames=4, size=160, cells=4, seed=1, divide_at=None)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, number in enumerate((1, 2, 4, 5)):
+        tifffile.imwrite(folder / f"movie_T{number:03d}.tif", mov[t], photometric="minisblack")
+    st = open_store(ingest(folder, tmp_path / "s", channels="nuclear=1,brightfield=0,fucci_red=2,fucci_green=3",
+                           frame_interval_min=10, pixel_size_um=0.5, nucleus_diameter_px=14, progress=False))
+    cells = st.cells
+    assert sorted(cells["frame"].unique()) == [0, 1, 3, 4] and sorted(st.frames["frame"]) == [0, 1, 3, 4]
+    np.testing.assert_allclose(cells["time_h"], cells["frame"] * 10 / 60)
+    assert set(cells.loc[cells["frame"] == 3, "time_h"].round(6)) == {0.5}
+    assert cells["track_id"].nunique() == 4 and (cells.groupby("track_id").size() == 4).all()
+    assert st.meta["ingest"]["missing_frames"] == [2]
+
+
+def test_a_single_frame_is_refused(synth, tmp_path):
+    """One frame has no tracks: no time since birth, no division, nothing for a clock; refused before
+    anything is written (it gave 6 one-frame "tracks" before)."""
+    mov, _ = synthetic_movie(frames=1, size=160, cells=6, seed=1, divide_at=None)
+    path = tmp_path / "one.ome.tif"
+    tifffile.imwrite(path, mov, ome=True, metadata=OME_META)
+    with pytest.raises(MovieError, match=rf"{path}: the movie has 1 frame\(s\) with an image: not a time-lapse"):
+        ingest(path, tmp_path / "s", nucleus_diameter_px=14, progress=False)
+    _nothing_left(tmp_path / "s")
+    movie, _, _ = synth
+    with pytest.raises(MovieError, match=r"max_frames=1 leaves 1 frame\(s\) with an image"):
+        ingest(movie, tmp_path / "s", nucleus_diameter_px=14, max_frames=1, progress=False)
+    _nothing_left(tmp_path / "s")
 
 
 def test_border_nuclei_dropped_and_counted(tmp_path):

@@ -235,3 +235,40 @@ def test_deepcycle_layout_numbering_must_start_at_t0_or_t1(tmp_path):
     (movie / "Spots in tracks statistics.csv").unlink()
     with open_movie(movie) as m:
         assert m.n_frames == 3
+
+
+def test_frame_folder_with_a_gap_keeps_each_frame_at_its_own_time(tmp_path, movie_array):
+    """movie_T001, T002, T004, T005: T004 is frame 3 (three intervals in), not the third frame; the
+    missing frame 2 has no image and says so when read."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, number in enumerate((1, 2, 4, 5)):
+        tifffile.imwrite(folder / f"movie_T{number:03d}.tif", movie_array[t], photometric="minisblack")
+    with open_movie(folder) as m:
+        assert m.n_frames == 5 and m.missing_frames == (2,)
+        np.testing.assert_array_equal(m.frame(3, 1), movie_array[2, 1])  # T004
+        np.testing.assert_array_equal(m.frame(4, 1), movie_array[3, 1])  # T005
+        with pytest.raises(MovieError, match=rf"{folder}: frame 2 is missing \(a gap"):
+            m.frame(2, 1)
+    # names without a frame number keep their order, one interval apart
+    other = tmp_path / "plain"
+    other.mkdir()
+    for t, name in enumerate(("first", "second", "third")):
+        tifffile.imwrite(other / f"{name}.tif", movie_array[t], photometric="minisblack")
+    with open_movie(other) as m:
+        assert m.n_frames == 3 and m.missing_frames == ()
+    # the same number twice is refused, naming both files
+    tifffile.imwrite(folder / "movie_T0004.tif", movie_array[0], photometric="minisblack")
+    with pytest.raises(MovieError, match=r"movie_T00?04\.tif: frame number 4 appears twice \(also movie_T00?04\.tif\)"):
+        open_movie(folder)
+
+
+def test_frame_folder_with_a_gap_and_a_spot_table_is_refused(tmp_path, movie_array):
+    """TrackMate numbers the frames it was given: with a gap its FRAME column is ambiguous."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, number in enumerate((1, 2, 4)):
+        tifffile.imwrite(folder / f"movie_T{number:03d}.tif", movie_array[t], photometric="minisblack")
+    csv = FIXTURE / "Spots in tracks statistics.csv"
+    with pytest.raises(MovieError, match=rf"{folder}: frame\(s\) \[2\] missing from the numbering, with a spot table"):
+        open_movie(folder, spots_csv=csv)
