@@ -502,3 +502,20 @@ def test_meta_with_a_bad_interval_or_pixel_size_is_refused(tmp_path: Path, key: 
     path.write_text(json.dumps(meta))
     with pytest.raises(st.StoreError, match=rf"{path}: '{key}' must be a positive, finite number.*\(missing\)"):
         st.open_store(tmp_path / "s")
+
+
+def test_an_old_store_names_only_the_chunk_that_fails_to_decode(tmp_path: Path) -> None:
+    """Without checksums (an older store) a chunk that no longer decodes is still found and named alone."""
+    crops = write_store(tmp_path / "s", n=300, chunk=64)
+    path = tmp_path / "s" / st.META_NAME
+    meta = json.loads(path.read_text())
+    del meta[st.CHUNK_CRC_KEY]
+    path.write_text(json.dumps(meta))
+    with pytest.warns(st.StoreWarning):
+        s = st.open_store(tmp_path / "s")
+    _chunk_file(tmp_path / "s", 3).write_bytes(b"\0" * 32)
+    np.testing.assert_array_equal(s.read(0, 192), crops[:192])
+    for read in (lambda: s.read(), lambda: s.take([3, 200]), lambda: list(s.iter_chunks())):
+        with pytest.raises(st.StoreError, match="truncated or corrupt") as info:
+            read()
+        _names_only_chunk(str(info.value), tmp_path / "s", 3, n_chunks=5)
