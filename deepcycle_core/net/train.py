@@ -356,7 +356,7 @@ def _fresh_sums() -> list[float | int]:
 class _Run:
     """A training run under way, handed between the steps of :func:`_train`.
 
-    The first fields are fixed by the call; ``data`` .. ``steps`` by :func:`_load_data`; ``model`` ..
+    The first fields are fixed by the call; ``data`` .. ``steps`` by :func:`_load_data` (which writes nothing); ``model`` ..
     ``amp`` by :func:`_build_model`; the last ones are the state that ``last.pt`` carries across a resume.
     """
 
@@ -371,6 +371,8 @@ class _Run:
     world: int
     progress: bool
     data: Any = None
+    split: Any = None  # the split table, and whether this run made it (to be written) or read it from disk
+    new_split: bool = False
     train_idx: Any = None
     val_idx: Any = None
     heldout_idx: Any = None
@@ -430,21 +432,35 @@ def _train(
         if (done.get("config") == config and int(done["epoch"]) == epochs and best_path.exists()
                 and _stamp_current(out, stamp)):
             return json.loads(summary_path.read_text()) | {"reused": True}
-    if rank == 0:
-        fp.remove_stamp(out)  # no record vouches for best.pt while it is being rewritten
 
     _build_model(run, None if ckpt is not None else pretrained, cycle_T_hours)
     if ckpt is not None:
         _resume_from(run, ckpt)
-    _train_epochs(run, num_workers, buffer_chunks, checkpoint_every)
-
-    digest = weights_digest(run.model)
-    if rank != 0:
-        return {"rank": rank, "weights_sha256": digest}
-    summary = _summary(run, digest, t_start)
-    write_json_atomic(summary_path, summary, indent=2)
-    fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
+    # every check has passed: from here best.pt and the split are rewritten, so no record vouches for
+    # them until the stamp at the end; a run that fails takes back the split it wrote (a resume remakes
+    # the same one from the store and the seed), so no unstamped split outlives a failed run
+    wrote_split = rank == 0 and _commit_split(run, split_path)
+    try:
+        _train_epochs(run, num_workers, buffer_chunks, checkpoint_every)
+        digest = weights_digest(run.model)
+        if rank != 0:
+            return {"rank": rank, "weights_sha256": digest}
+        summary = _summary(run, digest, t_start)
+        write_json_atomic(summary_path, summary, indent=2)
+        fp.write_stamp(out, stage="train", outputs=[split_path, best_path], **stamp)
+    except BaseException:  # Ctrl-C too (a killed run leaves it, beside last.pt, for the resume to read)
+        if wrote_split:
+            split_path.unlink(missing_ok=True)
+        raise
     return summary
+
+
+def _commit_split(run: _Run, split_path: Path) -> bool:
+    """Remove the old stamp, then write the split when this run made it; whether it wrote one."""
+    fp.remove_stamp(run.out)
+    if run.new_split:
+        D.write_split(run.split, split_path)
+    return run.new_split
 
 
 def _load_data(
@@ -453,12 +469,12 @@ def _load_data(
 ) -> None:
     """The split (the one on disk when resuming), the labelled cells of each part, and the steps per epoch."""
     store = run.store
-    if resumed and split_path.exists():
-        split = D.read_split(split_path)
-    else:
+    run.new_split = not (resumed and split_path.exists())
+    if run.new_split:  # written only once every check has passed (_commit_split)
         split = D.make_split(store.cells, val_fraction=val_fraction, seed=run.seed)
-        if run.rank == 0:
-            D.write_split(split, split_path)
+    else:
+        split = D.read_split(split_path)
+    run.split = split
     data = D.TrainingData.from_store(store, run.mode, split=split)
     train_idx = data.indices("train")
     if len(train_idx) == 0:
