@@ -9,7 +9,7 @@ import lazy_loader as _lazy
 
 #: Each module of the wing and the public names it defines and hands on.
 _PUBLIC = {
-    "atomic": ["atomic_path", "atomic_write", "temporary_name", "write_csv_atomic", "write_json_atomic", "write_parquet_atomic", "write_text_atomic"],
+    "atomic": ["STALE_AFTER_S", "atomic_path", "atomic_write", "remove_stale_temporaries", "temporary_name", "write_csv_atomic", "write_json_atomic", "write_parquet_atomic", "write_text_atomic"],
     "fingerprint": ["STAMP_FORMAT", "STAMP_VERSION", "STAMP_NAME", "STAGES", "STORE_FILES", "Memo", "StaleInputError", "display_path", "file_digest", "store_fingerprint", "input_fingerprint", "write_stamp", "remove_stamp", "read_stamp", "recorded_command", "check_stamp", "refresh_command", "check_checkpoint", "check_split", "check_descriptors", "check_trajectory_inputs", "check_stage", "adopt"],
     "fucci": ["PHASE_GROUPS", "CLASS_NAMES", "PHASES", "BACKGROUND_PERCENTILE", "frame_background", "measure", "classify"],
     "growth": ["doubling_time_from_counts", "era_age_fraction", "era_hours", "growth_fit"],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import pandas as pd
 import pytest
@@ -21,7 +23,8 @@ from deepcycle_core.data.atomic import (
 def test_temporary_name_is_hidden_unique_and_beside_the_target(tmp_path):
     a, b = temporary_name(tmp_path / "x.json"), temporary_name(tmp_path / "x.json")
     assert a != b
-    assert a.parent == tmp_path and a.name.startswith(".x.json.tmp-") and len(a.name) == len(".x.json.tmp-") + 8
+    assert a.parent == tmp_path and a.name.startswith(".x.json.tmp-")
+    assert re.fullmatch(rf"\.x\.json\.tmp-[0-9a-f]{{6}}-{os.getpid()}-[0-9a-f]{{8}}", a.name)  # host, writer, random
     assert temporary_name(tmp_path / "store", "old").name.startswith(".store.old-")
 
 
