@@ -85,7 +85,7 @@ import pandas as pd
 from ..data import fucci
 from ..data.atomic import atomic_path
 from ..data.split import fit_mask
-from ..data.store import StoreWriter
+from ..data.store import CHUNK_CRC_KEY, StoreWriter
 from .params import (FRAME_INTERVAL_MIN, MAX_CELLS_PER_FIELD, PIXEL_SIZE_UM, PRESETS, SIM_VERSION, SimParams,
                      n_frames_for, resolve_params)
 from .population import _simulate_population
@@ -133,12 +133,14 @@ def _label_classes(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _same_parameters(out: Path, parameters: dict[str, Any]) -> bool:
-    """Whether ``out`` is a sealed store whose provenance records exactly ``parameters``."""
+    """Whether ``out`` is a sealed store whose provenance records exactly ``parameters`` and that
+    carries its chunk checksums (a store sealed before them is written again rather than reused)."""
     try:
-        got = json.loads((out / "meta.json").read_text())["provenance"]["parameters"]
+        meta = json.loads((out / "meta.json").read_text())
+        got = meta["provenance"]["parameters"]
     except (OSError, KeyError, TypeError, ValueError):
         return False
-    return json.loads(json.dumps(parameters)) == got
+    return json.loads(json.dumps(parameters)) == got and CHUNK_CRC_KEY in meta
 
 
 def movie_dir(out: str | os.PathLike) -> Path:

@@ -216,3 +216,20 @@ def test_cli(tmp_path, capsys):
     meta = json.loads((tmp_path / "st" / "meta.json").read_text())
     assert meta["provenance"]["parameters"]["cells"] == 20
     assert main(["simulate", "--out", str(tmp_path / "st"), "--cells", "20", "--hours", "1", "--quiet"]) == 2
+
+
+def test_reuse_writes_again_a_store_sealed_before_chunk_checksums(tmp_path):
+    """A store without its chunk checksums (an older version's) is simulated again, not reused: reading
+    it would warn in every chapter, and its chunks could not be checked."""
+    from deepcycle_core.data.store import CHUNK_CRC_KEY
+
+    args = dict(cells=8, hours=1.0, seed=3, fields=1, progress=False, workers=1)
+    out = sim.simulate(tmp_path / "store", **args)
+    meta_path = out / "meta.json"
+    stamp = meta_path.stat().st_mtime_ns
+    assert sim.simulate(tmp_path / "store", reuse=True, **args) == out and meta_path.stat().st_mtime_ns == stamp
+    meta = json.loads(meta_path.read_text())
+    del meta[CHUNK_CRC_KEY]
+    meta_path.write_text(json.dumps(meta))
+    sim.simulate(tmp_path / "store", reuse=True, **args)
+    assert CHUNK_CRC_KEY in json.loads((out / "meta.json").read_text())
