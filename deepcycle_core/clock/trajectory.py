@@ -42,14 +42,23 @@ from ..data.runs import RunDir
 from ..data.split import FIT_SPLITS, read_split
 
 __all__ = [
-    "CLASS_ORDER", "RING_VERSION", "Orientation", "Ring", "descriptor_columns", "fit_closed_curve", "fit_ring",
-    "fit_ring_som", "load_ring", "orient", "project_to_curve", "read_descriptor_matrix", "refresh_command", "register_cli", "run_trajectory",
-    "som_nodes_of",
+    "CLASS_ORDER", "NO_RING_NAME", "RING_VERSION", "NoRing", "Orientation", "Ring", "TrajectoryResult", "descriptor_columns",
+    "fit_closed_curve", "fit_ring", "fit_ring_som", "load_ring", "orient", "project_to_curve", "read_descriptor_matrix",
+    "refresh_command", "register_cli", "run_trajectory", "som_nodes_of", "try_trajectory",
 ]
 
 #: Biological order of the 4 FUCCI classes going forward from division.
 CLASS_ORDER = (0, 1, 3, 2)
 RING_VERSION = 1
+#: What the trajectory stage writes instead of a ring when the descriptors give none (its reason).
+NO_RING_NAME = "no_ring.json"
+
+
+class NoRing(ValueError):
+    """The descriptors give no ring: no closed curve runs through them, or neither the movie's tracks nor
+    the FUCCI classes can orient it (the message says which). A result, not a fault: the trajectory
+    stage records it (``trajectory/no_ring.json``), and a chapter reports it and goes on
+    (:func:`try_trajectory`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,6 +489,9 @@ class Ring:
 def load_ring(path: str | os.PathLike) -> Ring:
     path = Path(path)
     if not path.exists():
+        none = path.parent / NO_RING_NAME
+        if none.exists():
+            raise NoRing(f"{path}: the trajectory stage found no ring: {json.loads(none.read_text()).get('reason', '')}")
         raise FileNotFoundError(f"{path}: no fitted ring here (run `deepcycle trajectory` first)")
     try:
         return Ring.from_dict(json.loads(path.read_text()))
@@ -535,7 +547,7 @@ def fit_ring(
     orients the ring so that it can still be drawn and compared, but it is no clock and gets no hours. At most ``max_fit_cells`` cells (a seeded
     random subset) are used for the curve, the SOM and the ERA population (200k cells pin quantiles to
     ~0.2 %); the movie rule reads every fitting cell. Raises ValueError with the reason when no ring
-    can be fitted.
+    can be fitted: :class:`NoRing` when the descriptors give no ring (no loop, or neither rule can orient it).
     """
     if orientation not in ("auto", "movie", "fucci"):
         raise ValueError(f"orientation must be 'auto', 'movie' or 'fucci', got {orientation!r}")
@@ -554,15 +566,20 @@ def fit_ring(
     rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, max_fit_cells, replace=False)) if n > max_fit_cells else np.arange(n)
     xs, cs = xy[fit_idx], classes[fit_idx]
-    curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
-    raw, _ = project_to_curve(xs, curve_raw)
-    if tracks_for_orientation is not None:
-        raw_all = raw if fit_idx.size == n else project_to_curve(xy, curve_raw)[0]
-        ori, movie_note, undirected = _orient_by_movie(
-            raw_all, tracks_for_orientation, raw, cs, orientation == "movie", min_class_cells
-        )
-    else:
-        ori, movie_note, undirected = orient(raw, cs, min_class_cells=min_class_cells), "", ""
+    try:  # from here on a ValueError means the descriptors give no ring: NoRing, with the reason
+        curve_raw, diag = fit_closed_curve(xs, n_harmonics=n_harmonics, smoothing=smoothing, n_points=n_curve_points)
+        raw, _ = project_to_curve(xs, curve_raw)
+        if tracks_for_orientation is not None:
+            raw_all = raw if fit_idx.size == n else project_to_curve(xy, curve_raw)[0]
+            ori, movie_note, undirected = _orient_by_movie(
+                raw_all, tracks_for_orientation, raw, cs, orientation == "movie", min_class_cells
+            )
+        else:
+            ori, movie_note, undirected = orient(raw, cs, min_class_cells=min_class_cells), "", ""
+    except NoRing:
+        raise
+    except ValueError as exc:
+        raise NoRing(str(exc)) from exc
     # re-index the curve: vertex 0 at the origin, vertices in forward order
     if ori.direction == 1:
         curve, start = curve_raw, ori.origin
@@ -571,7 +588,10 @@ def fit_ring(
     curve = _resample_closed(curve, n_curve_points, start=start)
     pt, _ = project_to_curve(xs, curve)
     # the paper's variant, oriented by the same rule
-    nodes, som_ori = _oriented_som(xs, cs, curve_raw, ori, som_nodes, min_class_cells)
+    try:
+        nodes, som_ori = _oriented_som(xs, cs, curve_raw, ori, som_nodes, min_class_cells)
+    except ValueError as exc:
+        raise NoRing(f"the paper's ring SOM cannot be oriented: {exc}") from exc
     levels = np.linspace(0.0, 1.0, 1001)
     quant = np.quantile(pt, levels)
     quant = quant + np.arange(quant.size) * 1e-12  # strictly increasing for interpolation
@@ -779,7 +799,9 @@ def run_trajectory(
     pseudotime, hours, som_node) and ``trajectory/ring.json``, each atomically. T for the hours is
     ``T_hours`` when given, else the doubling time of the store's cell counts per frame. The ring is
     oriented by the fitting cells' tracks when the store has them (``orientation="auto"``; see
-    :func:`fit_ring`) and judged along them (``ring.verdict``).
+    :func:`fit_ring`) and judged along them (``ring.verdict``). When the descriptors give no ring it raises
+    :class:`NoRing` after removing the old outputs and writing the reason to ``trajectory/no_ring.json``
+    (:func:`try_trajectory` returns that as a result instead).
 
     Before fitting it refuses stale inputs (:class:`deepcycle_core.data.fingerprint.StaleInputError`): the
     descriptors must have been embedded from the current store with the current ``train/best.pt``,
@@ -820,34 +842,23 @@ def run_trajectory(
         tracks = TrackTable.from_cells(info.reset_index()[fit_mask])
     if classes is None and X.shape[1] != 4 and (tracks is None or orientation == "fucci"):
         raise ValueError(f"{dpath}: no FUCCI class labels or tracks in the store and descriptors are not 4 class scores")
-    ring = fit_ring(
-        X[fit_mask],
-        classes,
-        tracks=tracks,
-        orientation=orientation,
-        whiten=whiten,
-        n_harmonics=n_harmonics,
-        smoothing=smoothing,
-        som_nodes=som_nodes,
-        max_fit_cells=max_fit_cells,
-        seed=seed,
-    )
-    # doubling time
-    if T_hours is not None:
-        ring = ring.with_doubling_time(T_hours, "given by the user")
-    else:
-        counts = cells.groupby("time_h").size()
-        try:
-            T = doubling_time_from_counts(counts.index.to_numpy(), counts.to_numpy())
-            ring = ring.with_doubling_time(T, f"growth curve: log2 cell count per frame over {len(counts)} frames")
-        except ValueError as exc:
-            ring = ring.with_doubling_time(None, f"none: {exc}; hours are NaN (pass --hours-T)")
+    tdir = Path(out_dir) if out_dir is not None else run.trajectory
+    T, T_source = _stage_doubling_time(T_hours, cells)
+    try:
+        ring = fit_ring(X[fit_mask], classes, tracks=tracks, orientation=orientation, whiten=whiten,
+                        n_harmonics=n_harmonics, smoothing=smoothing, som_nodes=som_nodes,
+                        max_fit_cells=max_fit_cells, seed=seed)
+    except NoRing as exc:
+        _record_no_ring(tdir, exc, {"n_cells": int(len(cell_id)), "n_fit_cells": int(fit_mask.sum()), "split": split_note,
+                                    "descriptors": str(dpath.name), "T_hours": T, "T_source": T_source})
+        raise
+    ring = ring.with_doubling_time(T, T_source)
     ring.info["split"] = split_note
     ring.info["descriptors"] = str(dpath.name)
     out = ring.transform(X)
     out.insert(0, "cell_id", cell_id)
-    tdir = Path(out_dir) if out_dir is not None else run.trajectory
     remove_stamp(tdir)  # an interrupted write must not leave a record vouching for the old outputs
+    (tdir / NO_RING_NAME).unlink(missing_ok=True)
     table = tdir / RunDir.TRAJECTORY_NAME
     write_parquet_atomic(table, out, parents=True)
     ring_path = ring.save(tdir / RunDir.RING_NAME)
@@ -858,6 +869,56 @@ def run_trajectory(
                 inputs={"store": run.store, "descriptors": dpath, "split": split_path}, params=params,
                 command=refresh_command(run, descriptors_path, params), root=run.root, memo=memo)
     return out, ring
+
+
+def _stage_doubling_time(T_hours: float | None, cells: pd.DataFrame) -> tuple[float | None, str]:
+    """The doubling time for the ERA hours and where it comes from: given, or the store's growth curve."""
+    if T_hours is not None:
+        return T_hours, "given by the user"
+    counts = cells.groupby("time_h").size()
+    try:
+        T = doubling_time_from_counts(counts.index.to_numpy(), counts.to_numpy())
+    except ValueError as exc:
+        return None, f"none: {exc}; hours are NaN (pass --hours-T)"
+    return T, f"growth curve: log2 cell count per frame over {len(counts)} frames"
+
+
+def _record_no_ring(tdir: Path, exc: NoRing, facts: dict[str, Any]) -> None:
+    """No ring: the old ring, its table and stamp go (nothing may read them as this run's), the reason stays."""
+    from ..data.fingerprint import remove_stamp
+
+    remove_stamp(tdir)
+    for name in (RunDir.TRAJECTORY_NAME, RunDir.RING_NAME):
+        (tdir / name).unlink(missing_ok=True)
+    write_json_atomic(tdir / NO_RING_NAME, {"reason": str(exc), **facts}, parents=True, indent=1, default=_json_default)
+
+
+@dataclass(frozen=True)
+class TrajectoryResult:
+    """What the trajectory stage gave a chapter: the cells on the ring and the ring, or no ring and why."""
+
+    table: pd.DataFrame | None
+    ring: Ring | None
+    no_ring: str = ""  # the reason there is no ring ("" when there is one)
+
+    @property
+    def message(self) -> str:
+        """One paragraph for the reader when there is no ring ("" when there is one)."""
+        if self.ring is not None:
+            return ""
+        return (f"no ring: {self.no_ring}\nThe ring's figures, hours and SOM are skipped (and {RunDir.RING_NAME} is not "
+                f"written: {NO_RING_NAME} holds the reason); the cycle head needs no ring and is read below.")
+
+
+def try_trajectory(run: RunDir | str | os.PathLike, **kwargs: Any) -> TrajectoryResult:
+    """:func:`run_trajectory` for a chapter: the ring, or the reason there is none -- never an exception
+    for that (a trained network whose descriptors order nothing is a result to report, not a crash).
+    Any other error (stale inputs, a missing file) still raises."""
+    try:
+        table, ring = run_trajectory(run, **kwargs)
+    except NoRing as exc:
+        return TrajectoryResult(None, None, str(exc))
+    return TrajectoryResult(table, ring)
 
 
 def refresh_command(run: RunDir, descriptors_path: str | os.PathLike | None, params: dict[str, Any]) -> str:

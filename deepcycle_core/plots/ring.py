@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..clock import metrics
+from ..clock.orientation import NOT_A_CLOCK
 from ..data.fucci import CLASS_NAMES
 from .views import crop_gallery, fucci_figure, fucci_profile, prepare_points, ring_image, sample_along
 
@@ -145,7 +146,7 @@ def no_hours_reason(ring: "Ring") -> str | None:
     """Why the ring gets no ERA hours (no doubling time, or not a clock); None when it gets them."""
     if ring.T_hours is None:
         return "no doubling time: hours are not available (set traj_hours_T)"
-    if ring.verdict in ("folded", "reversed"):
+    if ring.verdict in NOT_A_CLOCK:  # folded, reversed, undirected
         return (f"no hours: the movie's tracks show this ring is {ring.verdict}, not a clock (see above); "
                 f"calibrating its positions in hours would give a confident-looking but wrong time")
     return None
