@@ -32,6 +32,7 @@ from .detect_track import MatchReport, detect_nuclei, match_truth, track_spots
 from .readers import DEEPCYCLE_FOLDERS, Movie, MovieError, is_deepcycle_layout, open_movie, positive
 from ..data.split import fit_mask
 from ..data.store import CROP_SIZE, StoreError, StoreWriter
+from ..data.values import positive_number, whole_number
 
 __all__ = [
     "ROLES",
@@ -292,6 +293,8 @@ def ingest(
     max_step_px = positive("max_step_px", max_step_px)
     max_division_px = positive("max_division_px", max_division_px)
     max_gap_px = positive("max_gap_px", max_gap_px)
+    detect_threshold = positive_number("detect_threshold", detect_threshold)
+    gap_frames = whole_number("gap_frames", gap_frames, minimum=0)
     if max_frames is not None and (isinstance(max_frames, bool) or int(max_frames) != max_frames or max_frames < 1):
         raise ValueError(f"max_frames must be a whole number >= 1 (or None for all frames), got {max_frames!r}")
     chan_spec = parse_channels(channels)

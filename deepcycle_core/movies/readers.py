@@ -13,7 +13,6 @@ with an error naming the file and the problem.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from ..data.values import positive_number
 
 __all__ = [
     "KNOWN_AXES",
@@ -62,13 +63,9 @@ def positive(name: str, value: Any, where: Path | str | None = None) -> float | 
     if value is None:
         return None
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0:
-        problem = f"{name} must be a positive, finite number, got {value!r}"
-        raise MovieError(f"{where}: {problem}" if where is not None else problem)
-    return number
+        return positive_number(name, value)
+    except ValueError as exc:
+        raise MovieError(f"{where}: {exc}" if where is not None else str(exc)) from None
 
 
 @dataclass

@@ -284,3 +284,13 @@ def test_simulated_movie_end_to_end(tmp_path):
     assert rep.detection_recall >= 0.9 and rep.detection_precision >= 0.9, rep
     assert rep.n_truth_divisions >= 3, rep  # the movie must hold divisions for the recall to mean anything
     assert rep.division_recall >= 0.6, rep
+
+
+@pytest.mark.parametrize("kwargs, name", [({"detect_threshold": -1.0}, "detect_threshold"),
+                                          ({"detect_threshold": float("nan")}, "detect_threshold"),
+                                          ({"gap_frames": -3}, "gap_frames"), ({"gap_frames": 1.5}, "gap_frames")])
+def test_ingest_names_a_bad_detector_or_tracker_setting_before_opening_the_movie(tmp_path, kwargs, name):
+    """The API names its own parameter (not the lower function's) and fails before the movie is read."""
+    with pytest.raises(ValueError, match=name):
+        ingest(tmp_path / "no-such-movie.tif", tmp_path / "store", progress=False, **kwargs)
+    assert not (tmp_path / "store").exists()
