@@ -20,8 +20,11 @@ from ..data.runs import repo_root
 
 __all__ = [
     "ALWAYS_VALID", "ParameterError", "book_parameters", "chapter_inputs", "chapter_parameters", "check_parameters",
-    "load_profile", "parse_overrides", "select_chapters", "toc_chapters",
+    "load_profile", "parse_overrides", "select_chapters", "toc_chapters", "train_bf16",
 ]
+
+#: ``train_precision`` values and the preset's ``bf16`` setting each stands for (deepcycle_core.net.model.use_bf16).
+TRAIN_PRECISIONS = {"auto": "auto", "fp32": False, "bf16": True}
 
 
 class ParameterError(ValueError):
@@ -186,4 +189,19 @@ def load_profile(profile: str, root: str | os.PathLike | None = None) -> dict[st
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a profile must be a mapping of parameter names to values")
     check_parameters(data, path, base)
+    named = data.get("profile", profile)
+    if named != profile:
+        # a copied profile that still names its original would run in (and overwrite) the original's run folder
+        raise ParameterError(f"{path}: says 'profile: {named}', but a profile is named by its file ({profile}): its chapters "
+                             f"would read and write data/runs/{named}/; set 'profile: {profile}' or drop the key")
     return data
+
+
+def train_bf16(precision: str) -> bool | str:
+    """The training preset's ``bf16`` setting for a chapter's ``train_precision``: ``auto`` (bf16 autocast only
+    where the CPU or GPU runs it natively), ``fp32`` (the same arithmetic on every CPU: a small network
+    trained for seconds in bf16 may order nothing, see book/params/smoke.yaml) or ``bf16``."""
+    try:
+        return TRAIN_PRECISIONS[str(precision)]
+    except KeyError:
+        raise ParameterError(f"train_precision {precision!r}: expected one of {sorted(TRAIN_PRECISIONS)}") from None
