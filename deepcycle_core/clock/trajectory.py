@@ -44,7 +44,7 @@ from ..data.split import FIT_SPLITS, read_split
 __all__ = [
     "CLASS_ORDER", "NO_RING_NAME", "RING_VERSION", "NoRing", "Orientation", "Ring", "TrajectoryResult", "descriptor_columns",
     "fit_closed_curve", "fit_ring", "fit_ring_som", "load_ring", "orient", "project_to_curve", "read_descriptor_matrix",
-    "refresh_command", "register_cli", "run_trajectory", "som_nodes_of", "try_trajectory",
+    "refresh_command", "register_cli", "run_trajectory", "run_doubling_time", "som_nodes_of", "try_trajectory",
 ]
 
 #: Biological order of the 4 FUCCI classes going forward from division.
@@ -497,6 +497,17 @@ def load_ring(path: str | os.PathLike) -> Ring:
         return Ring.from_dict(json.loads(path.read_text()))
     except (json.JSONDecodeError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: not a valid ring file ({exc})") from exc
+
+
+def run_doubling_time(run: RunDir | str | os.PathLike) -> float | None:
+    """The doubling time the trajectory stage used (``ring.json``), or the one it recorded with no ring
+    (``no_ring.json``): for the chapters after it that need T whether or not the descriptors gave a ring."""
+    run = run if isinstance(run, RunDir) else RunDir(Path(run))
+    none = run.trajectory / NO_RING_NAME
+    if not run.ring.exists() and none.exists():
+        T = json.loads(none.read_text()).get("T_hours")
+        return None if T is None else float(T)
+    return load_ring(run.ring).T_hours
 
 
 def _check_descriptors(descriptors: Any, expect_dim: int | None = None) -> np.ndarray:

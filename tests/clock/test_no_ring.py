@@ -62,10 +62,13 @@ def test_the_stage_records_no_ring_and_the_chapter_gets_a_result(tmp_path):
         tr.load_ring(run.ring)
     with pytest.raises(tr.NoRing):  # the stage itself (CLI, scripts) still says so by raising
         tr.run_trajectory(run)
+    # the chapters after it that need the doubling time (07) still get it
+    assert tr.run_doubling_time(run) == pytest.approx(good.ring.T_hours)
 
     _write_descriptors(run, X)  # a network that orders the cycle again: a ring, and the old reason goes
     again = tr.try_trajectory(run)
     assert again.ring is not None and not (run.trajectory / tr.NO_RING_NAME).exists()
+    assert tr.run_doubling_time(run.root) == again.ring.T_hours
     np.testing.assert_allclose(again.ring.curve, good.ring.curve)
 
 
