@@ -20,7 +20,7 @@ from ..data.runs import repo_root
 
 __all__ = [
     "ALWAYS_VALID", "ParameterError", "book_parameters", "chapter_inputs", "chapter_parameters", "check_parameters",
-    "load_profile", "parse_overrides", "select_chapters", "toc_chapters", "train_bf16",
+    "TRAIN_PRECISIONS", "load_profile", "parse_overrides", "select_chapters", "toc_chapters", "train_bf16",
 ]
 
 #: ``train_precision`` values and the preset's ``bf16`` setting each stands for (deepcycle_core.net.model.use_bf16).
