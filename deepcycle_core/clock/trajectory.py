@@ -501,13 +501,17 @@ def load_ring(path: str | os.PathLike) -> Ring:
 
 def run_doubling_time(run: RunDir | str | os.PathLike) -> float | None:
     """The doubling time the trajectory stage used (``ring.json``), or the one it recorded with no ring
-    (``no_ring.json``): for the chapters after it that need T whether or not the descriptors gave a ring."""
+    (``no_ring.json``): for the chapters after it that need T whether or not the descriptors gave a ring.
+    A ring.json is read only while its stamp vouches for it (edited by hand or left from other inputs:
+    :class:`~deepcycle_core.data.fingerprint.StaleInputError`)."""
+    from ..data.fingerprint import current_ring
+
     run = run if isinstance(run, RunDir) else RunDir(Path(run))
     none = run.trajectory / NO_RING_NAME
     if not run.ring.exists() and none.exists():
         T = json.loads(none.read_text()).get("T_hours")
         return None if T is None else float(T)
-    return load_ring(run.ring).T_hours
+    return load_ring(current_ring(run)).T_hours
 
 
 def _check_descriptors(descriptors: Any, expect_dim: int | None = None) -> np.ndarray:

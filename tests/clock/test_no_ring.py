@@ -94,3 +94,15 @@ def test_an_undirected_ring_gets_no_hours_in_the_chapter_either():
         why = ring_plots.no_hours_reason(SimpleNamespace(T_hours=20.0, verdict=verdict))
         assert why is not None and f"this ring is {verdict}, not a clock" in why
     assert ring_plots.no_hours_reason(SimpleNamespace(T_hours=20.0, verdict="clock")) is None
+
+
+def test_the_doubling_time_is_read_only_from_a_ring_json_its_stamp_vouches_for(tmp_path):
+    """Chapter 07 takes T from here: a ring.json edited after the stage wrote it is refused, not read."""
+    run, _, _ = make_ring_run(tmp_path, np.random.default_rng(12))
+    good = tr.try_trajectory(run)
+    assert tr.run_doubling_time(run) == pytest.approx(good.ring.T_hours)
+    ring = json.loads(run.ring.read_text())
+    ring["T_hours"] = 48.0
+    run.ring.write_text(json.dumps(ring))
+    with pytest.raises(StaleInputError, match="ring.json"):
+        tr.run_doubling_time(run)
