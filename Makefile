@@ -27,12 +27,15 @@ help:
 	@echo "make clean    remove _build and the vendored JavaScript; make distclean also removes .venv and data/runs"
 
 # The environment: created once, re-installed only when the pins or the packaging change.
-# The package with its book extra (papermill, jupyter-book, ...) and test extra (pytest, nbval).
-REQUIREMENTS := requirements.txt requirements-book.txt requirements-test.txt
+# The package with its book extra (papermill, jupyter-book, ...) and test extra (pytest, nbval), then the
+# released peer of chapter 05 (CellCycleNet) without its dependencies: its own pins conflict with ours
+# (requirements-peer.txt says why; hash-checked).
+REQUIREMENTS := requirements.txt requirements-book.txt requirements-test.txt requirements-peer.txt
 venv: $(STAMP)
 $(STAMP): $(REQUIREMENTS) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -e '.[book,test]'
+	$(BIN)/pip install --no-deps --require-hashes -r requirements-peer.txt
 	@touch $@
 
 book: run html
