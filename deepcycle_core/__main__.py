@@ -39,6 +39,8 @@ COMMANDS: dict[str, Command] = {
     "validate": Command("validation.validate", "validate the ring on held-out full-cycle tracks against truth and "
                                                "baselines (makes missing or stale descriptors first, as "
                                                "`deepcycle describe`)"),
+    "peer": Command("validation.peer", "CellCycleNet, a released peer, on the validation's held-out cells (zero-shot "
+                                       "and fine-tuned on the training cells): G1 vs S/G2 AUROC beside our clock"),
     "run": Command("book.pipeline", "execute the book's chapters in order with papermill (and optionally build "
                                     "the book)"),
 }
