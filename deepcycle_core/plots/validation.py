@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,6 +24,7 @@ from ..validation.scoring import MIN_COVERAGE, OURS, PAPER_READOUTS, PHASES, tra
 __all__ = [
     "CEILING",
     "MAE_TARGET_H",
+    "PEER_MARGIN",
     "SPEARMAN_TARGET",
     "ceiling_gap",
     "confusion_table",
@@ -35,6 +37,10 @@ __all__ = [
     "mae_bars",
     "paper_curves",
     "paper_statistic_table",
+    "peer_figure",
+    "peer_lines",
+    "peer_summary",
+    "peer_table",
     "phase_errors",
     "phase_mae_table",
     "pick_example_tracks",
@@ -44,6 +50,9 @@ __all__ = [
     "track_spearman_boxes",
     "track_spearman_quantiles",
 ]
+
+#: The margin by which our clock's G1 vs S/G2 AUROC should beat the best CellCycleNet row (issue 23).
+PEER_MARGIN = 0.05
 
 #: The ceiling row's method name (a reference that uses ground truth, never a method).
 CEILING = "ceiling_hidden"
@@ -275,3 +284,82 @@ def summary_text(table: pd.DataFrame, targets: pd.DataFrame, phases: pd.DataFram
             f"median track Spearman {t.at[m, 'track_spearman_median']:.3f}, {t.at[m, 'ring']}"
             for m in ("deepcycle_clock_hard", "deepcycle_hard", "handmade_hard") if m in t.index]
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# a released peer: CellCycleNet, G1 vs S/G2 (deepcycle_core.validation.peer)
+# ------------------------------------------------------------------------------------------------
+#: What each row of the peer comparison reads, for the printed table.
+_PEER_READS = {
+    "CellCycleNet zero-shot": "nucleus only (mask), one-group GroupNorm: shape and texture, not intensity",
+    "CellCycleNet fine-tuned": "the same, fine-tuned on our training cells' FUCCI labels",
+    "our clock": "both channels, per-frame normalised: intensity, size, texture, brightfield",
+    "our nuclear-only network": "the nuclear channel, per-frame normalised",
+    "integrated DNA": "one number: background-subtracted Hoechst summed over the nucleus",
+    "nuclear area": "one number: the nucleus's area",
+}
+
+
+def peer_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as printed: AUROC, accuracy at the row's own cut, share called S/G2, what it reads."""
+    out = table.set_index("row")[["auroc", "accuracy", "called_sg2"]].copy()
+    out.columns = ["AUROC", "accuracy", "called S/G2"]
+    out["reads"] = [_PEER_READS.get(r, "") for r in out.index]
+    return out.round(3)
+
+
+def peer_lines(table: pd.DataFrame, fucci: Mapping[str, float], margin: float = PEER_MARGIN) -> str:
+    """One line a row (``<row>: G1 vs S/G2 AUROC 0.xxx``), FUCCI's own error, and the target's verdict."""
+    lines = [f"{r.row}: G1 vs S/G2 AUROC {r.auroc:.3f}" for r in table.itertuples()]
+    lines.append(f"FUCCI phase cut vs truth (the labels of every fitted row): labels {fucci['labelled']:.1%} of these "
+                 f"cells (red-high/green-low = G1, red-low/green-high = S/G2), error {fucci['error_labelled']:.3f} on "
+                 f"them; the red split that labels every cell: error {fucci['error_red_split']:.3f}")
+    auc = table.set_index("row")["auroc"]
+    peers = auc[[r for r in auc.index if r.startswith("CellCycleNet")]]
+    gap = auc["our clock"] - (peers.max() + margin)
+    verdict = "MET" if gap >= 0 else "MISSED"
+    lines.append(f"target: our clock >= best CellCycleNet row + {margin:.2f}: {verdict} (our clock {auc['our clock']:.3f}, "
+                 f"{peers.idxmax()} {peers.max():.3f}, gap {gap:+.3f})")
+    return "\n".join(lines)
+
+
+def peer_summary(summary: Mapping[str, Any]) -> str:
+    """The peer stage's record (``peer/summary.json``): masks, canvas, fine-tuning cells and time (a machine
+    fact: the chapter prints it where nbval does not compare)."""
+    f, ft = summary["factors_heldout"], summary["finetune"]
+    return "\n".join([
+        f"held-out cells judged: {summary['judged_cells']}, masked by our detection: {summary['masked']}; "
+        f"nuclei larger than the canvas (centre-cropped): {summary['cropped_to_canvas']}",
+        f"its factors on the held-out frames ({f['tiles']} tiles): norm {f['norm']:.0f}, scale {f['scale'][0]:.3f} "
+        f"(median nucleus {f['scale'][0] * 37:.1f} px -> 37 px), canvas {int(f['canvas'][0])} x {int(f['canvas'][1])} px",
+        f"fine-tuned on {summary['finetune_cells']['train']} training cells (its validation pass: "
+        f"{summary['finetune_cells']['val']} cells), {ft['settings']['n_epochs']} epochs, batch {ft['settings']['batch_size']}, "
+        f"lr {ft['settings']['initial_LR']:g}, {ft['threads']} thread(s): {ft['seconds']:.0f} s; the stage took {summary['seconds']:.0f} s",
+    ])
+
+
+def peer_figure(per_cell: pd.DataFrame, table: pd.DataFrame) -> Figure:
+    """Each row's score against the true cycle position, coloured by true phase, with the row's cut (dashed):
+    what each method can see along the cycle."""
+    rows = list(table["row"])
+    cuts = table.set_index("row")["cut"]
+    ncol = 3
+    fig, axes = plt.subplots(int(np.ceil(len(rows) / ncol)), ncol, figsize=(12, 6.8), sharex=True)
+    colours = {"G1": "tab:red", "S": "tab:green", "G2": "tab:blue"}
+    ylabels = {"our clock": "position from the G1 arc's start", "our nuclear-only network": "position from the G1 arc's start",
+               "integrated DNA": "integrated Hoechst (a.u.)", "nuclear area": "nuclear area (px)"}
+    for ax, row in zip(np.ravel(axes), rows):
+        for phase, colour in colours.items():
+            sel = per_cell["true_phase"] == phase
+            ax.scatter(per_cell.loc[sel, "true_age"], per_cell.loc[sel, row], s=2, alpha=0.35, color=colour,
+                       label=phase, rasterized=True)
+        ax.axhline(cuts[row], color="k", lw=1, ls="--")
+        auc = table.set_index("row").loc[row, "auroc"]
+        ax.set(title=f"{row} (AUROC {auc:.2f})", ylabel=ylabels.get(row, "P(S/G2)"))
+    for ax in np.ravel(axes)[len(rows):]:
+        ax.axis("off")
+    for ax in np.ravel(axes)[-ncol:]:
+        ax.set_xlabel("true cycle position (0 = division)")
+    np.ravel(axes)[0].legend(markerscale=5, loc="center right", fontsize=8)
+    fig.tight_layout()
+    return fig

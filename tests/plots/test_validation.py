@@ -165,3 +165,56 @@ def test_summary_text_names_ours_the_ceiling_and_missed_targets(table) -> None:
     assert "methods with a smaller circular MAE than ours: none" in text
     assert "targets not met: b (MISS, by 0.250); c (NO RING)" in text
     assert text.splitlines()[-1].startswith("deepcycle_clock_hard: circular MAE 4.50 h")
+
+
+# ------------------------------------------------------------------------------------------------
+# the released peer (CellCycleNet), G1 vs S/G2
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def peer_result() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from deepcycle_core.validation.peer import ROWS
+
+    rng = np.random.default_rng(5)
+    n = 300
+    age = rng.uniform(0, 0.95, n)
+    phase = np.where(age < 0.37, "G1", np.where(age < 0.7, "S", "G2"))
+    per = pd.DataFrame({"cell_id": np.arange(n), "true_age": age, "true_phase": phase, "truth": (phase != "G1").astype(int)})
+    for k, row in enumerate(ROWS):
+        per[row] = np.clip(age + rng.normal(0, 0.1 * (k + 1), n), 0, 1)
+    table = pd.DataFrame({"row": list(ROWS), "auroc": [0.3, 0.93, 0.97, 0.96, 0.9, 0.88],
+                          "accuracy": [0.4, 0.8, 0.9, 0.9, 0.85, 0.8], "called_sg2": [0.95, 0.4, 0.6, 0.6, 0.5, 0.5],
+                          "cells": n, "cut": [0.5, 0.5, 0.4, 0.4, 0.45, 0.5]})
+    fucci = {"cells": n, "labelled": 0.55, "error_labelled": 0.0, "error_red_split": 0.12}
+    return table, per, fucci
+
+
+def test_peer_lines_print_one_line_a_row_fucci_and_the_target(peer_result):
+    table, _, fucci = peer_result
+    text = vp.peer_lines(table, fucci)
+    assert "CellCycleNet zero-shot: G1 vs S/G2 AUROC 0.300" in text
+    assert "our clock: G1 vs S/G2 AUROC 0.970" in text
+    assert "labels 55.0% of these cells" in text and "error 0.120" in text
+    assert "target: our clock >= best CellCycleNet row + 0.05: MISSED (our clock 0.970, CellCycleNet fine-tuned 0.930, gap -0.010)" in text
+    better = table.assign(auroc=[0.3, 0.9, 0.97, 0.96, 0.9, 0.88])
+    assert "MET" in vp.peer_lines(better, fucci).splitlines()[-1]
+
+
+def test_peer_table_and_figure(peer_result):
+    table, per, _ = peer_result
+    t = vp.peer_table(table)
+    assert list(t.columns) == ["AUROC", "accuracy", "called S/G2", "reads"] and t.loc["our clock", "AUROC"] == 0.97
+    assert "GroupNorm" in t.loc["CellCycleNet zero-shot", "reads"]
+    fig = vp.peer_figure(per, table)
+    assert len([ax for ax in fig.axes if ax.has_data()]) == len(table)
+    assert fig.axes[0].get_title().startswith("CellCycleNet zero-shot")
+
+
+def test_peer_summary_names_masks_canvas_and_fine_tuning():
+    summary = {"judged_cells": 100, "masked": 98, "cropped_to_canvas": 3,
+               "factors_heldout": {"tiles": 40, "norm": 580.0, "scale": [0.43, 0.43], "canvas": [48.6, 51.0]},
+               "finetune_cells": {"train": 1190, "val": 298},
+               "finetune": {"settings": {"n_epochs": 10, "batch_size": 4, "initial_LR": 1e-5}, "threads": 1, "seconds": 120.4},
+               "seconds": 150.0}
+    text = vp.peer_summary(summary)
+    assert "masked by our detection: 98" in text and "centre-cropped): 3" in text
+    assert "canvas 48 x 51 px" in text and "1190 training cells" in text and "10 epochs" in text
