@@ -13,7 +13,8 @@ import pytest
 
 from deepcycle_core.net import cellcyclenet as C
 
-pytest.importorskip("cellcyclenet", reason="CellCycleNet is installed by the Makefile's venv rule (requirements-peer.txt)")
+# No skip when it is missing: `make venv` installs it (requirements-peer.txt), and the first test then fails
+# with C.wheel_info()'s message naming the install command.
 
 
 def _tile(rng: np.random.Generator, size: int, radii: list[float]) -> tuple[np.ndarray, np.ndarray]:
