@@ -194,7 +194,8 @@ def test_peer_lines_print_one_line_a_row_fucci_and_the_target(peer_result):
     assert "CellCycleNet zero-shot: G1 vs S/G2 AUROC 0.300" in text
     assert "our clock: G1 vs S/G2 AUROC 0.970" in text
     assert "labels 55.0% of these cells" in text and "error 0.120" in text
-    assert "target: our clock >= best CellCycleNet row + 0.05: MISSED (our clock 0.970, CellCycleNet fine-tuned 0.930, gap -0.010)" in text
+    assert "CellCycleNet fine-tuned: G1 vs S/G2 AUROC 0.93\n" in text  # fine-tuned on a CPU: 2 decimals
+    assert "target: our clock >= best CellCycleNet row + 0.05: MISSED (our clock 0.97, CellCycleNet fine-tuned 0.93, gap -0.01)" in text
     better = table.assign(auroc=[0.3, 0.9, 0.97, 0.96, 0.9, 0.88])
     assert "MET" in vp.peer_lines(better, fucci).splitlines()[-1]
 
@@ -202,7 +203,8 @@ def test_peer_lines_print_one_line_a_row_fucci_and_the_target(peer_result):
 def test_peer_table_and_figure(peer_result):
     table, per, _ = peer_result
     t = vp.peer_table(table)
-    assert list(t.columns) == ["AUROC", "accuracy", "called S/G2", "reads"] and t.loc["our clock", "AUROC"] == 0.97
+    assert list(t.columns) == ["AUROC", "accuracy", "called S/G2", "reads"] and t.loc["our clock", "AUROC"] == "0.970"
+    assert t.loc["CellCycleNet fine-tuned", "AUROC"] == "0.93"
     assert "GroupNorm" in t.loc["CellCycleNet zero-shot", "reads"]
     fig = vp.peer_figure(per, table)
     assert len([ax for ax in fig.axes if ax.has_data()]) == len(table)
