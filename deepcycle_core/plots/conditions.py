@@ -19,12 +19,21 @@ import pandas as pd
 __all__ = [
     "DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
     "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary",
-    "other_microscopes_table", "other_microscopes_summary", "era_table", "arrest_table",
+    "other_microscopes_table", "other_microscopes_summary", "era_table", "arrest_table", "SHARE_DECIMALS",
 ]
 
 #: The chapter's figure resolution (the inline figures were drawn at 90 dpi).
 DPI = 90
 
+#: Decimals of a share on the page. The networks' outputs differ in their last bits between CPUs (other
+#: vector units sum in another order), which moves a share by about 1e-5: a third decimal then flips on
+#: some machine, while 0.01 (one cell in a hundred, below the populations' sampling error) holds.
+SHARE_DECIMALS = 2
+
+
+def _points(values: Any) -> np.ndarray:
+    """Percentage points rounded to whole points for the page (see :data:`SHARE_DECIMALS`)."""
+    return np.round(np.asarray(values, dtype=float)).astype(int)
 
 def _phases() -> tuple[str, ...]:
     from ..conditions.phase_calls import PHASE_GROUPS
@@ -38,8 +47,8 @@ def arcs_summary(arcs: Mapping[str, Any]) -> str:
     lines = []
     for mode, a in arcs.items():
         reads = ", ".join(f"{ph} {a.misreading[i, i]:.2f}" for i, ph in enumerate(_phases()))
-        lines.append(f"{mode}: clock arcs G1 [0, {a.cuts[0]:.3f}), S [{a.cuts[0]:.3f}, {a.cuts[1]:.3f}), "
-                     f"G2/M [{a.cuts[1]:.3f}, 1); cells read in the arc of their call: {reads}")
+        lines.append(f"{mode}: clock arcs G1 [0, {a.cuts[0]:.2f}), S [{a.cuts[0]:.2f}, {a.cuts[1]:.2f}), "
+                     f"G2/M [{a.cuts[1]:.2f}, 1); cells read in the arc of their call: {reads}")
     return "\n".join(lines)
 
 
@@ -119,17 +128,19 @@ def dna_histograms_figure(fits: Mapping[str, tuple[Any, np.ndarray]], *, dpi: in
 def shares_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
     """Per (condition, read-out, phase) of ``results`` (``conditions.analysis.compare`` outcomes keyed by
     (condition, read-out)): inferred, clock-arc and true shares, the error, and the change from the
-    control with its 95 % interval beside the true change, rounded for the page."""
+    control with its 95 % interval beside the true change, rounded for the page: shares to 0.01 and
+    points to 1, what is stable across CPUs (:data:`SHARE_DECIMALS`)."""
     from ..conditions.analysis import comparison_rows
 
     shares = pd.DataFrame([row for (name, label), r in results.items() for row in comparison_rows(name, label, r)])
     return pd.DataFrame({
-        "inferred": shares["inferred"].round(3).to_numpy(), "clock arcs": shares["clock_arcs"].round(3).to_numpy(),
-        "true": shares["true"].round(3).to_numpy(),
-        "error (pp)": shares["error_pp"].round(1).to_numpy(),
-        "change (pp) [95 % CI]": [f"{c:+.1f} [{lo:+.1f}, {hi:+.1f}]" for c, lo, hi in
-                                  zip(shares["change_pp"], shares["change_low_pp"], shares["change_high_pp"])],
-        "true change (pp)": shares["true_change_pp"].round(1).to_numpy(),
+        "inferred": shares["inferred"].round(SHARE_DECIMALS).to_numpy(),
+        "clock arcs": shares["clock_arcs"].round(SHARE_DECIMALS).to_numpy(),
+        "true": shares["true"].round(SHARE_DECIMALS).to_numpy(),
+        "error (pp)": _points(shares["error_pp"]),
+        "change (pp) [95 % CI]": [f"{c:+d} [{lo:+d}, {hi:+d}]" for c, lo, hi in
+                                  zip(*(_points(shares[k]) for k in ("change_pp", "change_low_pp", "change_high_pp")))],
+        "true change (pp)": _points(shares["true_change_pp"]),
     }, index=pd.MultiIndex.from_frame(shares[["condition", "read-out", "phase"]]))
 
 
@@ -142,7 +153,7 @@ def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
         err = np.abs(r.shares - r.true).max()
         rows.append({"condition": name, "read-out": label, "phase named": r.named_phase,
                      "phase with the largest true rise": r.true_phase, "named right": r.named_phase == r.true_phase,
-                     "largest share error (pp)": round(100 * err, 1), "within 5 pp": bool(err <= 0.05),
+                     "largest share error (pp)": int(round(100 * err)), "within 5 pp": bool(err <= 0.05),
                      "p (fields)": round(r.test.p_value, 3), "p (cells, naive)": f"{r.naive_p:.1g}"})
     return pd.DataFrame(rows).set_index(["condition", "read-out"])
 
@@ -256,4 +267,4 @@ def arrest_table(control: pd.DataFrame, arrested: pd.DataFrame, readout: Any, dn
         rows[label] = {"cells": len(g), "true nuclear area (px, median)": int(g["true_nuc_area"].median()),
                        "P(S), network (both)": readout.probabilities(g)[:, 1].mean(),
                        "P(S), DNA content": p_dna[pop][m, 1].mean()}
-    return pd.DataFrame(rows).T.astype({"cells": int, "true nuclear area (px, median)": int}).round(3)
+    return pd.DataFrame(rows).T.astype({"cells": int, "true nuclear area (px, median)": int}).round(SHARE_DECIMALS)

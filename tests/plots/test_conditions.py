@@ -69,7 +69,7 @@ def results() -> dict:
 def test_arcs_summary_states_cuts_and_diagonal():
     arcs = {"both": SimpleNamespace(cuts=(0.4, 0.7), misreading=np.diag([0.8, 0.6, 0.7]))}
     text = cp.arcs_summary(arcs)
-    assert text == ("both: clock arcs G1 [0, 0.400), S [0.400, 0.700), G2/M [0.700, 1); "
+    assert text == ("both: clock arcs G1 [0, 0.40), S [0.40, 0.70), G2/M [0.70, 1); "
                     "cells read in the arc of their call: G1 0.80, S 0.60, G2/M 0.70")
 
 
@@ -119,8 +119,13 @@ def test_shares_table_rows_per_phase(results):
     assert t.index.names == ["condition", "read-out", "phase"] and len(t) == 3 * len(results)
     assert list(t.columns) == ["inferred", "clock arcs", "true", "error (pp)", "change (pp) [95 % CI]", "true change (pp)"]
     row = t.loc[("g1_arrest", "network (both)", "G1")]
-    assert row["error (pp)"] == -35.0 and row["change (pp) [95 % CI]"] == "-5.0 [-7.0, -3.0]"
-    assert row["true change (pp)"] == 30.0
+    assert row["error (pp)"] == -35 and row["change (pp) [95 % CI]"] == "-5 [-7, -3]"
+    assert row["true change (pp)"] == 30
+    # only the digits that hold on every CPU: shares to 0.01, points whole
+    shares = t[["inferred", "clock arcs", "true"]].to_numpy(dtype=float)
+    assert np.array_equal(shares, shares.round(cp.SHARE_DECIMALS), equal_nan=True) and cp.SHARE_DECIMALS == 2
+    assert t["error (pp)"].dtype.kind == "i" and t["true change (pp)"].dtype.kind == "i"
+    assert not t["change (pp) [95 % CI]"].str.contains("-0[],]").any()  # no negative zero on the page
     assert np.isnan(t.loc[("g1_arrest", "DNA content", "S"), "clock arcs"])
 
 
@@ -198,3 +203,8 @@ def test_arrest_table_groups_and_probabilities():
     assert t.loc["control, G1", "cells"] == int((ctl["true_phase"] == "G1").sum())
     assert t["cells"].dtype.kind == "i" and t["true nuclear area (px, median)"].dtype.kind == "i"
     assert ((t["P(S), network (both)"] > 0) & (t["P(S), network (both)"] < 1)).all()
+
+
+def test_points_are_whole_and_never_negative_zero():
+    pts = cp._points(np.array([-0.3, 0.4, -35.6, 35.49]))
+    assert pts.tolist() == [0, 0, -36, 35] and [f"{p:+d}" for p in pts][0] == "+0"
