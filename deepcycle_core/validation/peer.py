@@ -16,10 +16,10 @@ The rows (:data:`ROWS`):
   cells only (split ``train``; its validation pass on split ``val``), labelled by FUCCI; the held-out
   nuclei are put on the canvas with the factors of those training cells (its demo predicts a split of
   the data set it fine-tuned on, with one set of factors);
-* **our clock** / **our nuclear-only network** -- the cycle heads' positions (chapter 04), turned into
-  a G1 vs S/G2 score by the arc the FUCCI-labelled fitting cells occupy (:func:`circular_cut`);
-* **integrated DNA** / **nuclear area** -- the hand-made features (:mod:`.features`), cut where they best
-  separate the fitting cells' FUCCI labels.
+* **our clock** / **our nuclear-only network** -- the cycle heads' positions (chapter 04), measured from
+  where the FUCCI-labelled fitting cells put the S/G2 -> G1 turn (:func:`cycle_origin`, near the head's
+  division at 0), called S/G2 above a cut fitted on the same cells (:func:`best_cut`);
+* **integrated DNA** / **nuclear area** -- the hand-made features (:mod:`.features`), cut the same way.
 
 Labels: FUCCI's single-positive classes (:func:`fucci_phase`: red-high/green-low = G1, red-low/green-high
 = S/G2); low/low (early G1 and, in reporters with a gap, early S) and both-high (the G1/S overlap) are
@@ -56,8 +56,8 @@ __all__ = [
     "SCORES_NAME",
     "auroc",
     "best_cut",
-    "circular_cut",
     "compare",
+    "cycle_origin",
     "fucci_error",
     "fucci_phase",
     "load_peer_scores",
@@ -140,41 +140,45 @@ def auroc(score: np.ndarray, label: np.ndarray) -> float:
     return float((r[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
-def best_cut(score: np.ndarray, label: np.ndarray) -> float:
-    """The threshold (S/G2 at or above it) with the best balanced accuracy on ``label`` (0/1); the middle of
-    the first best gap between two sorted scores."""
-    s, y = np.asarray(score, dtype=float), np.asarray(label).astype(bool)
-    if y.all() or not y.any():
+def best_cut(score: np.ndarray, label: np.ndarray, ridge: float = 1e-3) -> float:
+    """The score at which a class-balanced logistic fit of ``label`` (0 = G1, 1 = S/G2) on ``score`` crosses
+    one half: S/G2 is called at or above it.
+
+    A smooth optimum (Newton's method on the standardised score, a small ridge on the slope so that
+    separable labels still give a finite cut), so a change in the last bits of the scores -- another CPU's
+    network outputs -- moves the cut by as little, unlike the arg-max of an accuracy, which jumps between
+    near-equal cuts wherever the labels leave a gap (FUCCI's do, at G1/S).
+    """
+    s, y = np.asarray(score, dtype=float), np.asarray(label).astype(float)
+    if not (y.any() and (1 - y).any()):
         raise ValueError("a cut needs cells of both labels")
-    order = np.argsort(s, kind="stable")
-    s, y = s[order], y[order]
-    # calling S/G2 from position k on: G1 correct below k, S/G2 correct from k
-    g1_below = np.concatenate([[0], np.cumsum(~y)])
-    sg2_from = y.sum() - np.concatenate([[0], np.cumsum(y)])
-    bacc = 0.5 * (g1_below / (~y).sum() + sg2_from / y.sum())
-    valid = np.concatenate([[True], s[1:] > s[:-1], [True]])  # a cut between two equal scores splits nothing
-    k = int(np.argmax(np.where(valid, bacc, -1.0)))
-    if k == 0:
-        return float(s[0])
-    if k == len(s):
-        return float(np.nextafter(s[-1], np.inf))
-    return float(0.5 * (s[k - 1] + s[k]))
+    mu, sd = float(s.mean()), float(s.std()) or 1.0
+    x = (s - mu) / sd
+    w = np.where(y > 0, 0.5 / y.sum(), 0.5 / (1 - y).sum())  # each label weighs one half
+    X = np.stack([np.ones_like(x), x], axis=1)
+    beta = np.zeros(2)
+    for _ in range(200):
+        p = 1.0 / (1.0 + np.exp(-(X @ beta)))
+        grad = X.T @ (w * (p - y)) + np.array([0.0, ridge * beta[1]])
+        hess = (X * (w * p * (1 - p))[:, None]).T @ X + np.diag([0.0, ridge])
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-13:
+            break
+    if not beta[1] > 0:
+        raise ValueError("the score does not rise from G1 to S/G2 on the fitting cells")
+    return float(mu - sd * beta[0] / beta[1])
 
 
-def circular_cut(position: np.ndarray, label: np.ndarray, grid: int = 100) -> tuple[float, float]:
-    """``(origin, cut)`` on the cycle: the G1 arc ``[origin, origin + cut)`` of positions in [0, 1) that best
-    separates ``label`` (balanced accuracy); the score of a cell is ``(position - origin) mod 1``, so S/G2
-    cells score high, and S/G2 is called at or above ``cut``."""
-    pos, y = np.mod(np.asarray(position, dtype=float), 1.0), np.asarray(label).astype(bool)
-    best = (-1.0, 0.0, 0.0)
-    for origin in np.arange(grid) / grid:
-        s = np.mod(pos - origin, 1.0)
-        cut = best_cut(s, y)
-        call = s >= cut
-        bacc = 0.5 * (np.mean(~call[~y]) + np.mean(call[y]))
-        if bacc > best[0] + 1e-12:
-            best = (bacc, float(origin), cut)
-    return best[1], best[2]
+def cycle_origin(position: np.ndarray, label: np.ndarray) -> float:
+    """Where S/G2 ends and G1 begins on the cycle, from labelled positions in [0, 1): halfway forward from
+    the circular mean of the S/G2 cells to that of the G1 cells. A smooth function of the positions (no
+    arg-max), so the last bits of another CPU cannot move it by more than they move the means."""
+    pos, y = np.asarray(position, dtype=float), np.asarray(label).astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("an origin needs cells of both labels")
+    mean = [np.mod(np.angle(np.exp(2j * np.pi * pos[sel]).mean()) / (2 * np.pi), 1.0) for sel in (~y, y)]
+    return float(np.mod(mean[1] + 0.5 * np.mod(mean[0] - mean[1], 1.0), 1.0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,9 +340,11 @@ def _scores_of_ours(run: RunDir, fit: np.ndarray, judged: np.ndarray, fit_label:
     for row, method in (("our clock", "deepcycle_clock"), ("our nuclear-only network", "nuclear_only_clock")):
         desc = read_method_descriptors(method, run, run, fit, judged).set_index("cell_id")
         pos_fit = clock_positions(desc.loc[fit].reset_index())[0]
-        origin, cut = circular_cut(pos_fit[fit_label >= 0], fit_label[fit_label >= 0])
-        pos = clock_positions(desc.loc[judged].reset_index())[0]
-        out[row] = (np.mod(pos - origin, 1.0), cut, np.mod(pos_fit - origin, 1.0))
+        lab = fit_label >= 0
+        origin = cycle_origin(pos_fit[lab], fit_label[lab])  # S/G2 -> G1, near the head's 0 (division)
+        score_fit = np.mod(pos_fit - origin, 1.0)
+        cut = best_cut(score_fit[lab], fit_label[lab])
+        out[row] = (np.mod(clock_positions(desc.loc[judged].reset_index())[0] - origin, 1.0), cut, score_fit)
     feats = read_method_descriptors("nuclear_area", run, run, fit, judged).set_index("cell_id")
     for row, col in (("integrated DNA", "nuclear_integrated"), ("nuclear area", "nuclear_area")):
         f = feats.loc[fit, col].to_numpy(dtype=float)

@@ -33,22 +33,28 @@ def test_auroc_matches_sklearn_with_ties():
     assert np.isnan(P.auroc(s, np.ones_like(y)))
 
 
-def test_best_cut_separates_and_never_splits_equal_scores():
-    s = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
-    y = np.array([0, 0, 0, 1, 1, 1])
-    assert P.best_cut(s, y) == pytest.approx(0.5)
-    cut = P.best_cut(np.array([1.0, 1.0, 2.0, 2.0]), np.array([0, 1, 1, 1]))
-    assert cut in (1.0, 1.5)
-    with pytest.raises(ValueError):
-        P.best_cut(s, np.zeros(6))
-
-
-def test_circular_cut_finds_the_g1_arc_even_across_the_origin():
+def test_best_cut_lies_between_the_labels_and_barely_moves_with_the_last_bits():
     rng = np.random.default_rng(1)
-    pos = rng.uniform(0, 1, 2000)
-    g1 = np.mod(pos - 0.9, 1.0) < 0.4  # G1 from 0.9 through the origin to 0.3
-    origin, cut = P.circular_cut(pos, (~g1).astype(int))
-    assert abs(((origin - 0.9 + 0.5) % 1.0) - 0.5) <= 0.011
-    assert cut == pytest.approx(0.4, abs=0.02)
+    s = np.concatenate([rng.normal(0.3, 0.08, 600), rng.normal(0.75, 0.06, 400)])
+    y = np.r_[np.zeros(600), np.ones(400)]
+    cut = P.best_cut(s, y)
+    assert 0.45 < cut < 0.6
+    bumped = P.best_cut(s * (1 + 1e-9 * rng.standard_normal(s.size)), y)
+    assert abs(bumped - cut) < 1e-7
+    assert 0.4 < P.best_cut(np.r_[np.linspace(0, 0.4, 50), np.linspace(0.6, 1, 50)], np.r_[np.zeros(50), np.ones(50)]) < 0.6
+    with pytest.raises(ValueError):
+        P.best_cut(s, np.zeros(s.size))
+    with pytest.raises(ValueError):
+        P.best_cut(-s, y)  # falls from G1 to S/G2: not a score to cut
+
+
+def test_cycle_origin_lies_between_s_g2_and_g1_even_across_zero():
+    rng = np.random.default_rng(2)
+    g1 = np.mod(rng.uniform(0.9, 1.3, 400), 1.0)  # G1 from 0.9 through 0 to 0.3
+    sg2 = rng.uniform(0.35, 0.85, 500)
+    pos, y = np.r_[g1, sg2], np.r_[np.zeros(400), np.ones(500)]
+    origin = P.cycle_origin(pos, y)
+    assert abs(((origin - 0.875 + 0.5) % 1.0) - 0.5) < 0.03  # halfway from S/G2's mean (0.6) to G1's (0.1)
     score = np.mod(pos - origin, 1.0)
-    assert P.auroc(score, (~g1).astype(int)) > 0.99
+    assert P.auroc(score, y) > 0.99
+    assert abs(P.cycle_origin(pos * (1 + 1e-9), y) - origin) < 1e-6
