@@ -82,6 +82,8 @@ def fit_phase_readout(table: pd.DataFrame, calls: Sequence[str] | np.ndarray, *,
     if min(counts.values()) < 20:
         raise ValueError(f"too few called cells per phase {counts}: at least 20 each are needed")
     X = _matrix(table)[keep]
-    model = LogisticRegression(C=C, max_iter=2000).fit(X, calls[keep])
+    # fitted to its optimum, not to sklearn's default tolerance: where lbfgs stopped early depended on the
+    # networks' last bits, so another CPU's vector units moved a share by 1.6e-4 (at the optimum: 2e-7)
+    model = LogisticRegression(C=C, tol=1e-10, max_iter=20000).fit(X, calls[keep])
     shares = np.array([counts[ph] for ph in PHASE_GROUPS], dtype=float)
     return PhaseReadout(model, int(keep.sum()), shares / shares.sum())
