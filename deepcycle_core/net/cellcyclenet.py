@@ -71,6 +71,7 @@ __all__ = [
     "fine_tune",
     "load_peer",
     "nucleus_masks",
+    "peer_missing",
     "predict",
     "single_nucleus_image",
     "single_nucleus_images",
@@ -111,6 +112,19 @@ def wheel_info() -> dict[str, Any]:
     if not weights.is_file():
         raise PeerError(f"{weights}: the wheel's 2-D weights are missing; reinstall: {_INSTALL}")
     return {"version": version, "weights": str(weights), "weights_sha256": file_digest(weights)}
+
+
+def peer_missing() -> str:
+    """Why the peer cannot run here ('' when it can): a chapter prints this and skips its rows.
+
+    ``make venv`` installs the wheel with ``--no-deps``; an environment built from ``environment.yml``
+    (Binder, conda) cannot, because a requirements file cannot say ``--no-deps`` and the wheel's own pins
+    (torch 2.3.1, numpy 2.0.1, ...) would conflict with ours."""
+    try:
+        wheel_info()
+    except PeerError as exc:
+        return str(exc)
+    return ""
 
 
 # ------------------------------------------------------------------------------------------------

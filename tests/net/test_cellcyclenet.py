@@ -149,3 +149,14 @@ def test_its_own_fine_tuning_code_runs_and_moves_the_weights():
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert log["settings"] == {**C.FINETUNE, "n_epochs": 1} and log["train_cells"] == 12
     assert any("Finished training" in line for line in log["printed"])
+
+
+def test_peer_missing_says_why_and_how_to_install_without_raising(monkeypatch):
+    """An environment built from environment.yml (Binder) has no peer: the chapter prints this and goes on."""
+    import importlib.util
+
+    assert C.peer_missing() == ""  # make venv installed it
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cellcyclenet" else real(name, *a))
+    why = C.peer_missing()
+    assert "not installed" in why and "--no-deps" in why and "requirements-peer.txt" in why
