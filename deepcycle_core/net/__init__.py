@@ -9,7 +9,7 @@ import lazy_loader as _lazy
 
 #: Each module of the wing and the public names it defines and hands on.
 _PUBLIC = {
-    "cellcyclenet": ["FINETUNE", "PRETRAINED_DIMS", "Factors", "PeerError", "factors_from_tiles", "fine_tune", "load_peer", "nucleus_masks", "peer_missing", "predict", "single_nucleus_image", "single_nucleus_images", "tile_params", "wheel_info"],
+    "cellcyclenet": ["CANVAS_MARGIN", "FINETUNE", "PRETRAINED_DIMS", "Factors", "PeerError", "factors_from_tiles", "fine_tune", "load_peer", "nucleus_masks", "peer_missing", "predict", "single_nucleus_image", "single_nucleus_images", "tile_params", "wheel_info"],
     "checkpoint": ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_model", "save_checkpoint"],
     "cycle_targets": ["CYCLE_COLUMNS", "SOURCES", "CycleTargets", "as_unit_vectors", "doubling_time_of_store_cells"],
     "embed": ["DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "collect_outputs", "descriptor_table", "embed_range", "load_inputs", "native_bf16", "read_descriptors", "resolve_inputs", "resolve_precision", "run_model", "throughput", "write_h5ad"],

@@ -63,6 +63,7 @@ from ..data.fingerprint import file_digest
 from ..movies.detect_track import detect_nuclei
 
 __all__ = [
+    "CANVAS_MARGIN",
     "FINETUNE",
     "PRETRAINED_DIMS",
     "Factors",

@@ -13,7 +13,7 @@ _PUBLIC = {
     "ceiling": ["HIDDEN_VARIABLES", "hidden_variable_predictions"],
     "describe": ["DESCRIPTOR_BASE", "NETWORK_MODES", "NO_DESCRIPTORS", "add_arguments", "check_method_descriptors", "cell_selection", "choose_cells", "describe_command", "describe_method", "descriptor_params", "descriptor_source", "embed_cells", "hard_preset_run", "ids_key", "load_split", "options", "run_describe", "split_methods", "split_without_training", "thin_tracks"],
     "features": ["FEATURE_COLUMNS", "crop_background", "crop_features", "integrated_stain", "measure", "era_age", "baseline_table"],
-    "peer": ["PEER_ROWS", "ROWS", "SCORES_NAME", "auroc", "best_cut", "compare", "cycle_origin", "fucci_error", "fucci_phase", "load_peer_scores", "peer_dir", "peer_params", "run_peer", "truth_phase"],
+    "peer": ["PEER_ROWS", "RECIPE", "ROWS", "SCORES_NAME", "STAGE_VERSION", "SUMMARY_NAME", "WEIGHTS_NAME", "auroc", "best_cut", "compare", "cycle_origin", "fucci_error", "fucci_phase", "load_peer_scores", "peer_dir", "peer_params", "run_peer", "truth_phase"],
     "scoring": ["BASELINES", "CLEARLY_WORSE_RATIO", "HARD_METHODS", "METHODS", "METHOD_LABELS", "METRIC_COLUMNS", "MIN_COVERAGE", "OURS", "PAPER_READOUTS", "TARGETS", "TRUTH_NEEDED", "check_targets", "format_table", "phase_breakdown", "phase_reference", "score_predictions", "track_coverage"],
     "validate": ["CLOCK_METHODS", "USES_TRUTH", "RingFitError", "clock_verdict", "doubling_time", "fit_descriptor_ring", "load_results", "method_predictions", "read_method_descriptors", "ring_settings", "run_validation", "single_feature_predictions", "som_view"],
 }

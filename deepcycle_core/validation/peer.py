@@ -52,8 +52,12 @@ from .describe import cell_selection, ids_key, load_split, run_describe, thin_tr
 
 __all__ = [
     "PEER_ROWS",
+    "RECIPE",
     "ROWS",
     "SCORES_NAME",
+    "STAGE_VERSION",
+    "SUMMARY_NAME",
+    "WEIGHTS_NAME",
     "auroc",
     "best_cut",
     "compare",
@@ -77,7 +81,7 @@ SCORES_NAME = "cellcyclenet.parquet"
 #: Bumped when what the stage computes changes, so a file made by an older version is made again.
 STAGE_VERSION = 1
 WEIGHTS_NAME = "finetuned.pt"
-SUMMARY_NAME = "summary.json"
+SUMMARY_NAME = RunDir.SUMMARY_NAME
 #: FUCCI class code -> label (0 = G1, 1 = S/G2): the single-positive classes (deepcycle_core.data.fucci).
 _FUCCI_LABEL = {1: 0, 2: 1}
 #: The stage's recipe: cells fine-tuned on (a seeded sample of the FUCCI-labelled split-train cells, and of
