@@ -17,7 +17,7 @@ _PUBLIC = {
     "normalise": ["MODES", "NORMALISATION", "frame_norm", "mode_channels", "normalise_crops"],
     "reference": ["CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card", "reference_dir", "train_reference"],
     "train": ["KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],
-    "dataset": ["CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample"],
+    "dataset": ["SIZE_BLIND_ZOOM", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample", "stain_conserving_zoom"],
 }
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=sorted(_PUBLIC), submod_attrs=_PUBLIC)

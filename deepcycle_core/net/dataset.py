@@ -7,7 +7,9 @@
 * Batches are read in store chunks: an epoch's order is shuffled chunk-group by chunk-group, so the
   reader holds a few decoded chunks at a time (memory bounded by chunk size, not data size), and the
   order is a pure function of ``(seed, epoch)`` so an interrupted run resumes exactly.
-* Augmentation (the 8 flips/90-degree rotations of the square) and class balancing are applied here.
+* Augmentation (the 8 flips/90-degree rotations of the square) and class balancing are applied here,
+  and for a size-blind mode (:data:`SIZE_BLIND_ZOOM`) a random zoom that keeps each nucleus's
+  integrated stain (:func:`stain_conserving_zoom`).
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ from ..data.split import SPLITS, make_split, read_split, write_split  # noqa: F4
 from ..data.store import CROPS_NAME, CellStore
 
 __all__ = [
-    "MODES", "SPLITS", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample",
-    "frame_norm", "make_split", "mode_channels", "normalise_crops", "read_split", "write_split",
+    "MODES", "SIZE_BLIND_ZOOM", "SPLITS", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample",
+    "frame_norm", "make_split", "mode_channels", "normalise_crops", "read_split", "stain_conserving_zoom", "write_split",
 ]
+
+#: Modes trained size-blind -> half-range of the random log zoom (0.3: x0.74 to x1.35, about the growth of
+#: a nucleus's radius from birth to mitosis, so any size is seen at any point of the cycle).
+SIZE_BLIND_ZOOM: dict[str, float] = {"both_sizeblind": 0.3}
 
 
 def normalise_crops(crops: np.ndarray | torch.Tensor, med: np.ndarray, std: np.ndarray) -> torch.Tensor:
@@ -101,6 +107,30 @@ def dihedral(x: np.ndarray, code: np.ndarray) -> np.ndarray:
     return out
 
 
+def stain_conserving_zoom(x: np.ndarray, log_zoom: np.ndarray, nuclear: Sequence[int]) -> np.ndarray:
+    """Zoom each normalised crop (n, C, h, w) about its centre by ``exp(log_zoom)`` (bilinear, edges
+    repeated), dividing the ``nuclear`` channels by the zoom squared so that each nucleus keeps its
+    integrated stain over the background (0 after frame normalisation).
+
+    Why: on untreated cells nuclear size rises with the cycle, so a network learns size; a drug that
+    holds cells in G1 while they grow then reads them as S. Zoomed this way, size says nothing about
+    the class, while the DNA content (the stain's integral), chromatin texture and mitotic shapes
+    still do.
+    """
+    import torch.nn.functional as F
+
+    z = np.exp(np.asarray(log_zoom, dtype=np.float64))
+    n = len(x)
+    theta = np.zeros((n, 2, 3), dtype=np.float32)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / z  # the output samples the input 1/z as far out: a zoom by z
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    grid = F.affine_grid(torch.from_numpy(theta), list(t.shape), align_corners=False)
+    out = F.grid_sample(t, grid, mode="bilinear", padding_mode="border", align_corners=False).numpy()
+    if len(nuclear):
+        out[:, list(nuclear)] /= (z * z).astype(np.float32)[:, None, None, None]
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # the streaming batch reader
 # ----------------------------------------------------------------------------------------------
@@ -125,6 +155,8 @@ class CellBatches(IterableDataset):
     batch_size: int
     chunk_cells: int
     augment: bool = False
+    zoom: float = 0.0  # > 0: size-blind training, random log zoom in [-zoom, zoom] (stain_conserving_zoom)
+    nuclear: Sequence[int] = ()  # positions of the nuclear channels among ``channels`` (for the zoom)
     seed: int = 0
     epoch: int = 0
     start_batch: int = 0
@@ -187,6 +219,9 @@ class CellBatches(IterableDataset):
             if self.augment:
                 rng = np.random.default_rng([int(self.seed), int(self.epoch), int(b), 3])
                 x = dihedral(x, rng.integers(0, 8, size=len(idx)))
+            if self.zoom > 0:
+                rng_z = np.random.default_rng([int(self.seed), int(self.epoch), int(b), 5])
+                x = stain_conserving_zoom(x, rng_z.uniform(-self.zoom, self.zoom, size=len(idx)), self.nuclear)
             yield (
                 torch.from_numpy(np.ascontiguousarray(x)),
                 torch.from_numpy(self.labels[idx].astype(np.int64)),
@@ -233,6 +268,11 @@ class TrainingData:
             rng = np.random.default_rng([int(seed), 4, SPLITS.index(which)])
             idx = np.sort(rng.choice(idx, size=int(max_cells), replace=False))
         return idx
+
+    @property
+    def nuclear_positions(self) -> list[int]:
+        """Positions of the nuclear channels in this mode's input (what the size-blind zoom rescales)."""
+        return [i for i, role in enumerate(MODES[self.mode]) if role == "nuclear"]
 
     def batches(self, order: np.ndarray, batch_size: int, **kw) -> CellBatches:
         return CellBatches(

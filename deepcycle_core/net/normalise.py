@@ -26,6 +26,10 @@ MODES: dict[str, tuple[str, ...]] = {
     "both": ("nuclear", "brightfield"),
     "bf_only": ("brightfield",),
     "nuclear_only": ("nuclear",),
+    # the same channels as "both", trained size-blind (deepcycle_core.net.dataset.SIZE_BLIND_ZOOM): each
+    # training crop is zoomed at random with its nuclear stain's integral kept, so the network must read
+    # the cycle from DNA content, chromatin and shape, not from size -- for treated cells that keep growing
+    "both_sizeblind": ("nuclear", "brightfield"),
 }
 
 #: The record of this rule that training writes into every checkpoint's ``info`` and its summary.

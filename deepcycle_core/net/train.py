@@ -605,7 +605,7 @@ def _train_epoch(
     running = run.running
     ds = run.data.batches(
         order, p.batch_size, augment=p.augment, seed=run.seed, epoch=epoch, start_batch=first, drop_last=True,
-        rank=run.rank, world=run.world,
+        rank=run.rank, world=run.world, zoom=D.SIZE_BLIND_ZOOM.get(run.mode, 0.0), nuclear=run.data.nuclear_positions,
     )
     loader = DataLoader(ds, batch_size=None, num_workers=num_workers, pin_memory=dev.type == "cuda")
     run.net.train()
@@ -710,7 +710,7 @@ def _summary(run: _Run, digest: str, t_start: float) -> dict[str, Any]:
     return {
         "mode": run.mode, "preset": p.name, "backbone": p.backbone, "truncate": p.truncate,
         "channels": _channel_names(run), "roles": list(D.MODES[run.mode]), "epochs": run.epochs,
-        "best_epoch": run.best_epoch, "seed": int(run.seed), "samples_per_epoch": run.n_epoch,
+        "size_blind_zoom": D.SIZE_BLIND_ZOOM.get(run.mode, 0.0), "best_epoch": run.best_epoch, "seed": int(run.seed), "samples_per_epoch": run.n_epoch,
         "batch_size": p.batch_size, "world_size": run.world, "device": dev.type, "bf16": run.amp,
         "n_labelled": {s: int(len(data.indices(s))) for s in D.SPLITS},
         "accuracy": val["accuracy"], "recall": val["recall"], "confusion": val["confusion"],
