@@ -12,7 +12,7 @@ _PUBLIC = {
     "params": ["SIM_VERSION", "FRAME_INTERVAL_MIN", "PIXEL_SIZE_UM", "MAX_CELLS_PER_FIELD", "SimParams", "PRESETS", "resolve_params", "n_frames_for"],
     "population": ["ARREST_M_PROGRESS"],
     "render": [],
-    "simulate": ["CHANNELS", "MOVIE_CHANNELS", "MOVIE_NAME", "TRUTH_NAME", "TRUTH_TABLE_COLUMNS", "movie_dir"],
+    "simulate": ["CHANNELS", "MOVIE_CHANNELS", "MOVIE_NAME", "TRUTH_NAME", "TRUTH_TABLE_COLUMNS", "POSITIONS", "movie_dir"],
     "treatments": ["Condition", "CONDITIONS", "DEFAULT_STRENGTH", "condition_overrides", "resolve_strength", "describe_conditions"],
 }
 

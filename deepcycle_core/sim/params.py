@@ -70,6 +70,17 @@ class SimParams:
     fucci_cv: float = 0.30
     fucci_bg: float = 40.0
     fucci_bleach: float = 0.0008
+    # stain physics of the Hoechst channel (all neutral by default: the default preset renders exactly
+    # as before they existed, same random stream, same bytes)
+    dna_4n_ratio: float = 2.0  # rendered integrated Hoechst of a 4N nucleus over a 2N one; real widefield
+    #   (out-of-focus light, thicker G2 nuclei) gives ~1.7-1.9; the stain follows 1 + (dna - 1)(r - 1),
+    #   the true_dna column stays the DNA content. In [1.2, 3.0].
+    hoechst_blur_px: float = 0.0  # sd (px) of an extra out-of-focus blur of the Hoechst plane only: total
+    #   light kept, spread beyond the nucleus (before the camera noise)
+    hoechst_full_well_e: float = 0.0  # a Hoechst pixel saturates at this many photo-electrons (signal +
+    #   background, after the noise, before gain and offset: flat at the top); 0 = never saturates
+    hoechst_falloff: float = 0.0  # Hoechst excitation falls off to the field corners: the stain signal is
+    #   multiplied by 1 - x * 2 r^2 (r: centred radius, corners r^2 = 0.5), on top of the vignetting; in [0, 1)
     # FUCCI dynamics (hours): Geminin switches on this long before G1/S and accumulates with this time
     # constant; Cdt1 is degraded with this time constant from S onset. The defaults leave a stretch at
     # G1/S where Cdt1 is gone and Geminin is still below the population median (median-split "low/low"
@@ -111,11 +122,25 @@ class SimParams:
             if not (isinstance(v, (int, float, np.number)) and 0.0 <= v <= 1.0):
                 raise ValueError(f"SimParams.{name} must be a number in [0, 1], got {v!r}")
 
+        # the stain physics: out of range would render light from nowhere or a negative stain
+        _check_range("dna_4n_ratio", self.dna_4n_ratio, 1.2, 3.0)
+        _check_range("hoechst_blur_px", self.hoechst_blur_px, 0.0, 20.0)
+        _check_range("hoechst_full_well_e", self.hoechst_full_well_e, 0.0, 1e7)
+        _check_range("hoechst_falloff", self.hoechst_falloff, 0.0, 1.0, open_top=True)
+
     @property
     def treated(self) -> bool:
         """Whether any treatment knob is away from neutral (only then is the treatment generator drawn)."""
         return bool(self.g1_extend or self.s_extend or self.g2_extend or self.g1_arrest_frac
                     or self.g2m_block_frac or self.treatment_lead_h)
+
+
+def _check_range(name: str, v: Any, lo: float, hi: float, open_top: bool = False) -> None:
+    """Raise ValueError naming ``SimParams.<name>`` unless ``v`` is a finite number in [lo, hi] (or [lo, hi))."""
+    ok = (isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and math.isfinite(v)
+          and lo <= v and (v < hi if open_top else v <= hi))
+    if not ok:
+        raise ValueError(f"SimParams.{name} must be a finite number in [{lo:g}, {hi:g}{')' if open_top else ']'}, got {v!r}")
 
 
 PRESETS: dict[str, SimParams] = {

@@ -23,9 +23,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from ..data import fucci
 from ..data.fucci import PHASES
+from ..data.nuclei import detect_nuclei, match_frame
 from ..data.store import CROP_SIZE
 from .params import _N_TEX, FRAME_INTERVAL_MIN, SimParams
 from .population import _Field, _phase_and_levels
@@ -110,6 +112,8 @@ class _FrameJob:
     grad: tuple[float, float]
     blur: float
     keep_images: bool
+    positions: str = "true"  # where the crops are cut: at the "true" nuclei or the "detected" ones
+    detect_diameter_px: float = 16.0  # the detector's nucleus diameter (positions == "detected")
 
 
 @dataclass
@@ -275,7 +279,10 @@ def _nuclei(job: _FrameJob, cl: _Cells, banks: _Banks) -> _Nuclei:
     texture = np.clip(texture, 0.05, None)
     dome = 1.0 - 0.25 * np.clip(rho, 0, 1) ** 2
     bleach_h = (1.0 - p.hoechst_bleach) ** job.frame
-    total = cl.bio["dna"] * c["stain"].to_numpy() * p.hoechst_photons * np.pi * p.nuc_radius_px**2 * bleach_h
+    dna = cl.bio["dna"]
+    if p.dna_4n_ratio != 2.0:  # widefield: a 4N nucleus shows less than twice a 2N one's stain
+        dna = 1.0 + (dna - 1.0) * (p.dna_4n_ratio - 1.0)
+    total = dna * c["stain"].to_numpy() * p.hoechst_photons * np.pi * p.nuc_radius_px**2 * bleach_h
     dens = (total[owner] * bw) / (np.pi * bra * brb)
     patch = mask * texture * dome * dens.astype(np.float32)[:, None, None]
     return _Nuclei(patch=patch, x0=x0, y0=y0, mask=mask, w_nucl=w_nucl, t_i=t_i, ra=ra, rb=rb, ang=ang,
@@ -361,10 +368,14 @@ def _compose(job: _FrameJob, nu: _Nuclei, fucci_blobs: tuple[np.ndarray, ...], b
     _paste(can[0], bf_patch, cx0, cy0, pad)
     _paste(can[2], fmask * red_tot.astype(np.float32)[:, None, None], fx0, fy0, pad)
     _paste(can[3], fmask * green_tot.astype(np.float32)[:, None, None], fx0, fy0, pad)
+    if p.hoechst_blur_px != 0.0:  # out-of-focus Hoechst light, spread over the whole dish canvas
+        can[1] = ndimage.gaussian_filter(can[1], p.hoechst_blur_px)
     lo, hi = pad + m, pad + m + job.side
     sig = can[:, lo:hi, lo:hi]
     side = job.side
     xx, yy, r2 = _grid(side)
+    if p.hoechst_falloff != 0.0:  # the Hoechst excitation falls off towards the corners (stain only)
+        sig[1] *= 1.0 - np.float32(p.hoechst_falloff * 2.0) * r2
     vign = 1.0 - p.vignetting * 2.0 * r2
     illum = (p.bf_photons * job.gain) * (1.0 + job.grad[0] * xx + job.grad[1] * yy)
     bf_mod = ndimage.gaussian_filter(sig[0], 0.7 + job.blur)
@@ -379,6 +390,8 @@ def _compose(job: _FrameJob, nu: _Nuclei, fucci_blobs: tuple[np.ndarray, ...], b
     sd = np.sqrt(photons + np.float32(p.read_noise_e**2))
     sd *= noise
     photons += sd
+    if p.hoechst_full_well_e != 0.0:  # a saturated Hoechst pixel records its full well, flat at the top
+        np.minimum(photons[1], np.float32(p.hoechst_full_well_e), out=photons[1])
     photons *= np.float32(p.gain_adu)
     photons += np.float32(p.offset_adu + 0.5)  # +0.5 then truncation = rounding
     np.clip(photons, 0, 65535, out=photons)
@@ -386,10 +399,17 @@ def _compose(job: _FrameJob, nu: _Nuclei, fucci_blobs: tuple[np.ndarray, ...], b
 
 
 def _readout(job: _FrameJob, cl: _Cells, nu: _Nuclei, img: np.ndarray) -> _FrameResult:
-    """Cut the crops of the nuclei far enough from the edge, measure FUCCI, and write the frame's rows."""
+    """Cut the crops of the nuclei far enough from the edge, measure FUCCI, and write the frame's rows.
+
+    The crops are centred at the true nuclei, or (``job.positions == "detected"``) at the nuclei the
+    detector finds in the Hoechst plane, each row then taking the truth of its matched cell.
+    """
     c, side = job.cells, job.side
     fx = c["x"].to_numpy()
     fy = c["y"].to_numpy()
+    owner = None  # detected mode: the cell behind each detection, and whether it was matched
+    if job.positions != "true":
+        owner, fx, fy, matched = _detected_positions(job, img[1])
     ix, iy = np.rint(fx).astype(np.int64), np.rint(fy).astype(np.int64)
     h = CROP_SIZE // 2
     keep = (ix - h >= 0) & (ix + h <= side) & (iy - h >= 0) & (iy + h <= side)
@@ -400,7 +420,11 @@ def _readout(job: _FrameJob, cl: _Cells, nu: _Nuclei, img: np.ndarray) -> _Frame
     crops = np.stack([img[1][yi, xi], img[0][yi, xi]], axis=1)  # hoechst, brightfield
     red_m = fucci.measure(img[2], fx[k], fy[k]) if len(k) else np.empty(0)
     green_m = fucci.measure(img[3], fx[k], fy[k]) if len(k) else np.empty(0)
-    rows = _store_rows(job, cl, nu, k, red_m, green_m)
+    if owner is None:
+        rows = _store_rows(job, cl, nu, k, red_m, green_m, fx[k], fy[k])
+    else:
+        rows = _store_rows(job, cl, nu, owner[k], red_m, green_m, fx[k], fy[k])
+        rows["detected_matched"] = matched[k]
     stats = {}
     for ch, plane in (("hoechst", img[1]), ("brightfield", img[0])):
         sub = plane[::2, ::2]  # a 1-in-4 pixel grid: the same statistics at a quarter of the cost
@@ -414,12 +438,35 @@ def _readout(job: _FrameJob, cl: _Cells, nu: _Nuclei, img: np.ndarray) -> _Frame
     return _FrameResult(job.field, job.frame, crops.astype(np.uint16), rows, stats, images, truth)
 
 
-def _store_rows(job: _FrameJob, cl: _Cells, nu: _Nuclei, k: np.ndarray, red_m: np.ndarray, green_m: np.ndarray
-                ) -> pd.DataFrame:
-    """The cell-store rows of the cropped cells ``k``: position, lineage, FUCCI read-out and the truth."""
+def _detected_positions(job: _FrameJob, plane: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The nuclei a user's ingest would find in this Hoechst plane, each with the cell it shows.
+
+    Detections are matched one to one (Hungarian, within half the detector's diameter) to the true
+    nuclei of the dish; a detection left over (a split or spurious nucleus) shows its nearest cell.
+    Returns (cell index, detected x, detected y, matched) per detection, in the order of the cells.
+    """
+    tx = job.cells["x"].to_numpy()
+    ty = job.cells["y"].to_numpy()
+    det = detect_nuclei(plane, job.detect_diameter_px)  # (n, 2) float (y, x)
+    if len(det) == 0 or len(tx) == 0:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool)
+    dy, dx = det[:, 0], det[:, 1]
+    det_xy, true_xy = np.column_stack([dx, dy]), np.column_stack([tx, ty])
+    r, ci = match_frame(det_xy, true_xy, job.detect_diameter_px / 2.0)
+    owner = np.empty(len(det), np.int64)
+    matched = np.zeros(len(det), bool)
+    owner[r], matched[r] = ci, True
+    if not matched.all():
+        owner[~matched] = cKDTree(true_xy).query(det_xy[~matched])[1]
+    order = np.lexsort((dx, dy, owner))
+    return owner[order], dx[order], dy[order], matched[order]
+
+
+def _store_rows(job: _FrameJob, cl: _Cells, nu: _Nuclei, k: np.ndarray, red_m: np.ndarray, green_m: np.ndarray,
+                x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """The cell-store rows of the cropped cells ``k`` seen at ``x, y``: position, lineage, FUCCI read-out and the truth."""
     c = job.cells
-    fx = c["x"].to_numpy()
-    fy = c["y"].to_numpy()
     a, phase, mfrac, bio = cl.a, cl.phase, cl.mfrac, cl.bio
     t_h = job.frame * FRAME_INTERVAL_MIN / 60.0
     sel = c.iloc[k]
@@ -428,8 +475,8 @@ def _store_rows(job: _FrameJob, cl: _Cells, nu: _Nuclei, k: np.ndarray, red_m: n
         "parent_track_id": sel["parent_track_id"].to_numpy(np.int64),
         "frame": np.full(len(k), job.frame, np.int64),
         "time_h": np.full(len(k), t_h),
-        "x": fx[k],
-        "y": fy[k],
+        "x": x,
+        "y": y,
         "field": np.full(len(k), job.field, np.int64),
         "birth_frame": sel["birth_frame"].to_numpy(np.int64),
         "division_frame": sel["division_frame"].to_numpy(np.int64),
@@ -473,8 +520,9 @@ def _truth_rows(job: _FrameJob, cl: _Cells) -> pd.DataFrame:
 
 
 def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimParams, n_frames: int,
-                keep_images: bool, frame_every: int = 1) -> Iterator[_FrameJob]:
-    """Per-frame render jobs of one field, with the field's drifts drawn up front."""
+                keep_images: bool, frame_every: int = 1, positions: str = "true", detect_diameter_px: float = 16.0
+                ) -> Iterator[_FrameJob]:
+    """Per-frame render jobs of one field, with the field's drifts drawn up front (crops cut at ``positions``)."""
     rng = np.random.default_rng([seed, field, 2])
     # slow drifts: AR(1) processes with a correlation time of ~3 h
     phi = math.exp(-1.0 / 18.0)
@@ -504,5 +552,5 @@ def _field_jobs(field: int, fld: _Field, track_offset: int, seed: int, p: SimPar
         if f % frame_every:
             continue  # imaged (it bleached the stains) but not kept for analysis
         yield _FrameJob(field, int(f), seed, fld.side, p, grp.reset_index(drop=True), float(gain[f]),
-                        (float(gx[f]), float(gy[f])), float(blur[f]), keep_images)
+                        (float(gx[f]), float(gy[f])), float(blur[f]), keep_images, positions, detect_diameter_px)
 

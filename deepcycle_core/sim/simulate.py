@@ -54,6 +54,24 @@ arrest is drawn from a generator of its own, ``(seed, field, 3)``, only when a k
 neutral. :mod:`deepcycle_core.sim.treatments` names the conditions (``g1_arrest``, ``s_slowdown``,
 ``g2m_block``) as dose-scaled overrides: ``simulate(..., condition=, strength=)``.
 
+Stain physics. Four knobs of the Hoechst channel make its stain behave like a real widefield one, all
+neutral by default (the default store is byte for byte what it was before they existed):
+``dna_4n_ratio`` (2.0) is the rendered integrated stain of a 4N nucleus over a 2N one (out-of-focus
+light and thicker G2 nuclei give ~1.7-1.9 on a real widefield; the stain follows
+``1 + (dna - 1)(ratio - 1)``, ``true_dna`` stays the DNA content); ``hoechst_blur_px`` (0) the sd of
+an extra out-of-focus blur of the Hoechst plane (total light kept, spread beyond the nucleus);
+``hoechst_full_well_e`` (0: none) the photo-electrons at which a Hoechst pixel saturates (flat at the
+top, after the noise); ``hoechst_falloff`` (0) how far the Hoechst excitation falls off towards the
+field corners (stain x ``1 - falloff * 2 r^2``, on top of the camera's vignetting). Pass them as
+``overrides``.
+
+Crops at detected positions. ``positions="detected"`` cuts each crop where
+:func:`deepcycle_core.data.nuclei.detect_nuclei` (``detect_diameter_px``) finds a nucleus in the
+rendered Hoechst frame, as a user's ingest would, instead of at the true nucleus: each detection is
+matched one to one (Hungarian, within half the diameter) to a true nucleus whose row (lineage, truth)
+it takes, FUCCI is measured at the detected position, a detection left over takes its nearest cell's
+row with ``detected_matched`` False, and cells the detector misses are not in the store.
+
 Difficulty is a parameter set (:data:`deepcycle_core.sim.params.PRESETS`), never a code path. Every random draw comes from a
 generator seeded by ``(seed, field, ...)`` so the output is byte-identical for a seed, whatever the
 number of worker processes. Memory is bounded by one field of view: fields are simulated one after
@@ -86,6 +104,7 @@ from ..data import fucci
 from ..data.atomic import atomic_path
 from ..data.split import fit_mask
 from ..data.store import CHUNK_CRC_KEY, StoreWriter
+from ..data.values import positive_float, positive_number
 from .params import (FRAME_INTERVAL_MIN, MAX_CELLS_PER_FIELD, PIXEL_SIZE_UM, PRESETS, SIM_VERSION, SimParams,
                      n_frames_for, resolve_params)
 from .population import _simulate_population
@@ -98,6 +117,7 @@ __all__ = [
     "MOVIE_NAME",
     "TRUTH_NAME",
     "TRUTH_TABLE_COLUMNS",
+    "POSITIONS",
     "movie_dir",
     "simulate",
     "register_cli",
@@ -111,6 +131,8 @@ TRUTH_TABLE_COLUMNS = (
     "frame", "track_id", "parent_track_id", "x", "y", "generation",
     "birth_frame", "division_frame", "true_age", "true_phase",
 )
+#: Where :func:`simulate` cuts the crops: at the true nuclei or at the nuclei the detector finds.
+POSITIONS: tuple[str, ...] = ("true", "detected")
 
 
 #: The columns :func:`_label_classes` reads (FUCCI levels, and the lineage :func:`fit_mask` needs): the
@@ -166,6 +188,8 @@ def simulate(
     condition: str = "control",
     strength: float | None = None,
     frame_every: int = 1,
+    positions: str = "true",
+    detect_diameter_px: float = 16.0,
 ) -> Path:
     """Film a simulated FUCCI population and write its cell store at ``out``; returns ``out``.
 
@@ -190,9 +214,15 @@ def simulate(
     number and time: the movie is filmed (and its stains bleach) frame by frame as always, but only a
     sample of frames is analysed, as a screen reads a few time points of a time-lapse. Not with
     ``movie=True``.
+
+    ``positions="detected"`` cuts the crops where the nucleus detector (``detect_diameter_px``) finds
+    nuclei in the rendered Hoechst frames, as a user's ingest would, instead of at the true nuclei (see
+    the module docstring); such a store records ``positions`` and ``detect_diameter_px`` in its
+    provenance parameters and has a bool column ``detected_matched``. Not with ``movie=True``.
     """
     out = Path(out)
     _check_arguments(cells, fields, hours, workers, frame_every, movie)
+    detect_diameter_px = _check_positions(positions, detect_diameter_px, movie)
     merged = {**condition_overrides(condition, strength), **(overrides or {})}
     params = resolve_params(difficulty, merged)
     n_frames = n_frames_for(hours)
@@ -217,6 +247,9 @@ def simulate(
         parameters["strength"] = resolve_strength(strength)
     if frame_every > 1:
         parameters["frame_every"] = int(frame_every)
+    if positions != "true":
+        parameters["positions"] = positions
+        parameters["detect_diameter_px"] = detect_diameter_px
     if reuse:
         if _same_parameters(out, parameters) and (not movie or (mdir / MOVIE_NAME).exists()):
             return out
@@ -231,8 +264,18 @@ def simulate(
         "provenance": {"source": "simulate", "parameters": parameters},
     }
     _film(out, meta, overwrite, per_field, n_frames, params, seed, mdir if movie else None, frame_every,
-          progress, workers)
+          progress, workers, positions, detect_diameter_px)
     return out
+
+
+def _check_positions(positions: str, detect_diameter_px: float, movie: bool) -> float:
+    """Refuse an unknown crop placement, a bad detector diameter or detected crops with a movie."""
+    if positions not in POSITIONS:
+        raise ValueError(f"positions must be one of {list(POSITIONS)}, got {positions!r}")
+    d = positive_number("detect_diameter_px", detect_diameter_px)
+    if movie and positions != "true":
+        raise ValueError("movie=True cuts the crops at the true nuclei: positions must be 'true'")
+    return float(d)
 
 
 def _check_arguments(cells: int, fields: int, hours: float, workers: int | None, frame_every: int,
@@ -253,7 +296,8 @@ def _check_arguments(cells: int, fields: int, hours: float, workers: int | None,
 
 
 def _film(out: Path, meta: dict[str, Any], overwrite: bool, per_field: list[int], n_frames: int, params: SimParams,
-          seed: int, mdir: Path | None, frame_every: int, progress: bool, workers: int | None) -> None:
+          seed: int, mdir: Path | None, frame_every: int, progress: bool, workers: int | None,
+          positions: str = "true", detect_diameter_px: float = 16.0) -> None:
     """Simulate and render the fields one after the other, streaming their crops into the store at ``out``.
 
     ``mdir``: where field 0 is also written as the movie (None: no movie). Each field's population is
@@ -279,7 +323,8 @@ def _film(out: Path, meta: dict[str, Any], overwrite: bool, per_field: list[int]
                                            np.random.default_rng([seed, field, 0]),
                                            np.random.default_rng([seed, field, 3]))
                 want_movie = mdir is not None and field == 0
-                jobs = _field_jobs(field, fld, track_offset, seed, params, n_frames, want_movie, frame_every)
+                jobs = _field_jobs(field, fld, track_offset, seed, params, n_frames, want_movie, frame_every,
+                                   positions, detect_diameter_px)
                 track_offset += len(fld.tracks)
                 results = pool.map(_render, jobs, chunksize=4) if pool else map(_render, jobs)
 
@@ -368,6 +413,10 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fields", type=int, default=1, help="fields of view (default 1)")
     p.add_argument("--movie", action="store_true", help="also write <out parent>/movie/movie.ome.tif + truth.parquet")
     p.add_argument("--workers", type=int, default=None, help="render processes (default: up to 2; output identical)")
+    p.add_argument("--positions", choices=list(POSITIONS), default="true",
+                   help="cut the crops at the true nuclei (default) or where the detector finds nuclei")
+    p.add_argument("--detect-diameter-px", type=positive_float, default=16.0,
+                   help="the detector's nucleus diameter in px with --positions detected (default 16)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store / movie")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_simulate)
@@ -377,7 +426,8 @@ def _cli_simulate(args: argparse.Namespace) -> int:
     try:
         path = simulate(args.out, cells=args.cells, hours=args.hours, seed=args.seed, difficulty=args.difficulty,
                         fields=args.fields, movie=args.movie, overwrite=args.overwrite, progress=not args.quiet,
-                        workers=args.workers, condition=args.condition, strength=args.strength)
+                        workers=args.workers, condition=args.condition, strength=args.strength,
+                        positions=args.positions, detect_diameter_px=args.detect_diameter_px)
     except FileExistsError as exc:
         raise ValueError(str(exc)) from exc
     from ..data.store import open_store
