@@ -47,16 +47,22 @@ _TRUTH = ("true_phase", "true_age", "true_age_h", "true_cycle_h", "true_arrested
 
 def condition_store(
     folder: str | os.PathLike, condition: str, *, strength: float | None = None, seed: int, cells: int,
-    fields: int, hours: float, frame_every: int = 1, workers: int | None = None,
+    fields: int, hours: float, frame_every: int = 1, workers: int | None = None, positions: str = "detected",
+    detect_diameter_px: float = 16.0,
 ) -> Path:
     """Film ``condition`` at ``strength`` into ``folder/<condition>[_s<strength>]_seed<seed>/store``,
-    reused when already there with the same parameters."""
+    reused when already there with the same parameters.
+
+    Crops are cut where the nuclear detector finds nuclei (``positions='detected'``, nucleus diameter
+    ``detect_diameter_px``), as a user's ingest cuts them, not at the simulator's true centres: a
+    read-out must cope with detection's misses, splits and off-centre crops."""
     from ..sim.simulate import simulate
 
     tag = condition if strength is None else f"{condition}_s{strength:g}"
     out = Path(folder) / f"{tag}_seed{seed}" / "store"
     return simulate(out, cells=cells, hours=hours, seed=seed, fields=fields, condition=condition,
-                    strength=strength, frame_every=frame_every, reuse=True, progress=False, workers=workers)
+                    strength=strength, frame_every=frame_every, reuse=True, progress=False, workers=workers,
+                    positions=positions, detect_diameter_px=detect_diameter_px)
 
 
 def read_population(

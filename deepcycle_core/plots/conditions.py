@@ -5,7 +5,7 @@ is; it reads like a methods section, so everything it draws or tabulates for dis
 science (reading populations, the phase and DNA-content read-outs, the comparison and its test) stays
 in :mod:`deepcycle_core.conditions`; these functions only lay its results out: the clock-density and
 DNA-histogram figures, the dose response, and the tables and printed summaries of shares, verdicts,
-the negative control and the other microscopes. Figures are drawn at the chapter's 90 dpi.
+the negative control and the robustness grid. Figures are drawn at the chapter's 90 dpi.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 __all__ = [
     "DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
     "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary",
-    "other_microscopes_table", "other_microscopes_summary", "era_table", "arrest_table", "SHARE_DECIMALS",
+    "GRID_TARGETS", "grid_table", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS",
 ]
 
 #: The chapter's figure resolution (the inline figures were drawn at 90 dpi).
@@ -222,22 +222,57 @@ def null_summary(null: Mapping[str, Any]) -> str:
     ])
 
 
-def other_microscopes_table(other: Mapping[str, Any]) -> pd.DataFrame:
-    """Per (preset, condition) of the stored DNA read-out benchmark (``benchmarks/dna_readout_results.json``):
-    cells, stain CV, inferred (true) share per phase, largest error and the phase named (true)."""
-    order = other["shares_order"]
-    rows = [{"preset": r["preset"], "condition": r["condition"], "cells": r["cells"], "CV": f"{r['cv']:.0%}",
-             **{f"{ph}: inferred (true)": f"{v:.3f} ({t:.3f})" for ph, v, t in zip(order, r["inferred"], r["true"])},
-             "largest error (pp)": r["largest_error_pp"],
-             "named (true)": f"{r['phase_named']} ({r['true_phase']})" if "phase_named" in r else "-"}
-            for r in other["rows"]]
-    return pd.DataFrame(rows).set_index(["preset", "condition"]).round(1)
+#: The issue's targets on the robustness grid, per kind of read-out: (named right, share within, of the treated).
+GRID_TARGETS = {"best": (0.95, 5.0, 0.80), "network": (0.90, 10.0, 0.80)}
 
 
-def other_microscopes_summary(other: Mapping[str, Any]) -> str:
-    """The benchmark's verdict in two lines: phases named right, populations with every share within 5 pp."""
-    return (f"phase named right for {other['named_right']} of {other['treated']} treated populations;\n"
-            f"every share within 5 pp for {other['within_5pp']} of {other['populations']} populations")
+def grid_table(grid: Mapping[str, Any]) -> pd.DataFrame:
+    """Per microscope of the stored robustness grid (``benchmarks/robustness_grid_results.json``) and
+    read-out: treated populations named right, and with every share within 5 and 10 pp, of 3; the
+    microscope's fitted 4N/2N ratio and nuclei a field and frame (its control)."""
+    rows = []
+    micro = {m["microscope"]: m for m in grid["microscopes"]}
+    for (name, label), g in pd.DataFrame(grid["rows"]).groupby(["microscope", "readout"], sort=False):
+        m = micro[name]
+        rows.append({"microscope": name, "read-out": label, "4N/2N fitted": round(m["fitted_4n_2n_ratio"], 2),
+                     "nuclei a field-frame": int(round(m["cells_per_field_frame"]["control"])),
+                     "named right": f"{int(g['named_right'].sum())}/{len(g)}",
+                     "within 5 pp": f"{int((g['largest_error_pp'] <= 5).sum())}/{len(g)}",
+                     "within 10 pp": f"{int((g['largest_error_pp'] <= 10).sum())}/{len(g)}",
+                     "largest error (pp)": int(round(g["largest_error_pp"].max()))})
+    return pd.DataFrame(rows).set_index(["microscope", "read-out"])
+
+
+def grid_summary(grid: Mapping[str, Any]) -> str:
+    """Per read-out: ``N of M named right, K of M within 5 pp`` (and within 10 pp) over the grid, with
+    the targets and whether each is met; says so when the grid was not read whole."""
+    lines = [] if grid.get("complete", False) else [
+        f"NOTE: only {grid['microscopes_read']} of {len(grid['grid'])} microscopes were read: not the grid's result"]
+    for label, c in grid["summary"].items():
+        m = c["treated"]
+        kind = "network" if label.startswith("network") else "best"
+        named, pp, within = GRID_TARGETS[kind]
+        k = c["within_5pp"] if pp == 5.0 else c["within_10pp"]
+        ok = c["named_right"] >= named * m and k >= within * m
+        lines.append(f"{label}: {c['named_right']} of {m} named right, {c['within_5pp']} of {m} within 5 pp, "
+                     f"{c['within_10pp']} of {m} within 10 pp -- target {named:.0%} named and {within:.0%} within "
+                     f"{pp:g} pp: {'met' if ok else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def dose_monotone(table: pd.DataFrame) -> str:
+    """Whether each read-out's share rises with the dose where the truth does (``table`` from
+    :func:`dose_table`), with the shares in dose order."""
+    def rises(v: np.ndarray) -> bool:
+        return bool(np.all(np.diff(v) > 0))
+
+    truth = table["true"].to_numpy()
+    lines = [f"truth: {', '.join(f'{v:.2f}' for v in truth)} ({'rises' if rises(truth) else 'does not rise'} with the dose)"]
+    for col in table.columns.drop("true"):
+        v = table[col].to_numpy()
+        lines.append(f"{col}: {', '.join(f'{x:.2f}' for x in v)} -- "
+                     f"{'monotone with the truth' if rises(v) == rises(truth) and rises(v) else 'NOT monotone'}")
+    return "\n".join(lines)
 
 
 def era_table(tables: Mapping[str, pd.DataFrame], T_hours: float) -> pd.DataFrame:
@@ -250,21 +285,34 @@ def era_table(tables: Mapping[str, pd.DataFrame], T_hours: float) -> pd.DataFram
     return era
 
 
-def arrest_table(control: pd.DataFrame, arrested: pd.DataFrame, readout: Any, dna_readout: Any,
-                 names: tuple[str, str] = ("control", "g1_arrest")) -> pd.DataFrame:
+def arrest_table(control: pd.DataFrame | Mapping[str, pd.DataFrame], arrested: pd.DataFrame | Mapping[str, pd.DataFrame],
+                 readouts: Mapping[str, Any], dna_readout: Any, names: tuple[str, str] = ("control", "g1_arrest"),
+                 dna_mode: str = "both") -> pd.DataFrame:
     """Untreated G1 and S cells against G1 cells of an arrested population (not arrested / arrested):
     cells, median true nuclear area, and each read-out's mean probability of S, which shows why a
-    network trained on untreated cells reads a large arrested G1 cell as S."""
+    network trained on untreated cells reads a large arrested G1 cell as S. ``control`` and ``arrested``
+    map a network mode to that network's table (one table: every read-out reads it); ``readouts`` map a
+    mode to its phase read-out."""
     c, a = names
-    p_dna = {c: dna_readout.probabilities(control), a: dna_readout.probabilities(arrested)}
-    groups = {f"{c}, G1": (c, control["true_phase"] == "G1"), f"{c}, S": (c, control["true_phase"] == "S"),
-              f"{a}, G1 not arrested": (a, (arrested["true_phase"] == "G1") & ~arrested["true_arrested"]),
-              f"{a}, G1 arrested": (a, arrested["true_arrested"])}
+
+    def table(p: Any, mode: str) -> pd.DataFrame:
+        return p[mode] if isinstance(p, Mapping) else p
+
+    base_c, base_a = table(control, dna_mode), table(arrested, dna_mode)
+    p_dna = {c: dna_readout.probabilities(base_c), a: dna_readout.probabilities(base_a)}
+    groups = {f"{c}, G1": (c, lambda t: t["true_phase"] == "G1"), f"{c}, S": (c, lambda t: t["true_phase"] == "S"),
+              f"{a}, G1 not arrested": (a, lambda t: (t["true_phase"] == "G1") & ~t["true_arrested"].astype(bool)),
+              f"{a}, G1 arrested": (a, lambda t: t["true_arrested"].astype(bool))}
     rows = {}
-    for label, (pop, mask) in groups.items():
-        m = mask.to_numpy()
-        g = (control if pop == c else arrested)[m]
-        rows[label] = {"cells": len(g), "true nuclear area (px, median)": int(g["true_nuc_area"].median()),
-                       "P(S), network (both)": readout.probabilities(g)[:, 1].mean(),
-                       "P(S), DNA content": p_dna[pop][m, 1].mean()}
+    for label, (pop, select) in groups.items():
+        src = control if pop == c else arrested
+        base = base_c if pop == c else base_a
+        m = select(base).to_numpy()
+        g = base[m]
+        row = {"cells": len(g), "true nuclear area (px, median)": int(g["true_nuc_area"].median())}
+        for mode, readout in readouts.items():
+            t = table(src, mode)
+            row[f"P(S), network ({mode})"] = readout.probabilities(t[select(t).to_numpy()])[:, 1].mean()
+        row["P(S), DNA content"] = p_dna[pop][m, 1].mean()
+        rows[label] = row
     return pd.DataFrame(rows).T.astype({"cells": int, "true nuclear area (px, median)": int}).round(SHARE_DECIMALS)

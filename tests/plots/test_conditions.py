@@ -172,19 +172,49 @@ def test_null_summary_in_words():
     assert lines[7] == "command:" and lines[8].startswith("  python benchmarks/")
 
 
-def test_other_microscopes_table_and_summary():
-    other = {"shares_order": list(PHASES), "named_right": 1, "treated": 1, "within_5pp": 1, "populations": 2,
-             "rows": [{"preset": "hard", "condition": "control", "cells": 100, "cv": 0.2, "inferred": [0.4, 0.4, 0.2],
-                       "true": [0.45, 0.35, 0.2], "largest_error_pp": 5.04},
-                      {"preset": "hard", "condition": "g1_arrest", "cells": 90, "cv": 0.27, "inferred": [0.8, 0.1, 0.1],
-                       "true": [0.8, 0.1, 0.1], "largest_error_pp": 0.3, "phase_named": "G1", "true_phase": "G1"}]}
-    t = cp.other_microscopes_table(other)
-    assert t.index.names == ["preset", "condition"]
-    assert t.loc[("hard", "control"), "G1: inferred (true)"] == "0.400 (0.450)"
-    assert t.loc[("hard", "control"), "named (true)"] == "-" and t.loc[("hard", "g1_arrest"), "named (true)"] == "G1 (G1)"
-    assert t.loc[("hard", "control"), "largest error (pp)"] == 5.0 and t.loc[("hard", "g1_arrest"), "CV"] == "27%"
-    assert cp.other_microscopes_summary(other) == ("phase named right for 1 of 1 treated populations;\n"
-                                                   "every share within 5 pp for 1 of 2 populations")
+def _grid(complete: bool = True) -> dict:
+    rows = []
+    for micro, errs in (("neutral", (1.0, 4.0, 6.0)), ("sparse", (3.0, 12.0, 2.0))):
+        for cond, e in zip(("g1_arrest", "s_slowdown", "g2m_block"), errs):
+            rows.append({"microscope": micro, "condition": cond, "readout": "DNA content", "named_right": e < 10,
+                         "largest_error_pp": e})
+            rows.append({"microscope": micro, "condition": cond, "readout": "network (both)", "named_right": False,
+                         "largest_error_pp": 2 * e})
+    micro = [{"microscope": m, "fitted_4n_2n_ratio": r, "cells_per_field_frame": {"control": c}}
+             for m, r, c in (("neutral", 1.984, 48.7), ("sparse", 1.81, 16.2))]
+    summary = {"DNA content": {"treated": 6, "named_right": 5, "within_5pp": 4, "within_10pp": 5},
+               "network (both)": {"treated": 6, "named_right": 0, "within_5pp": 1, "within_10pp": 3}}
+    return {"grid": [["neutral"], ["sparse"], ["x"]], "microscopes_read": 2 if not complete else 3,
+            "complete": complete, "summary": summary, "microscopes": micro, "rows": rows}
+
+
+def test_grid_table_counts_per_microscope_and_readout():
+    t = cp.grid_table(_grid())
+    assert t.index.names == ["microscope", "read-out"]
+    row = t.loc[("sparse", "DNA content")]
+    assert row["named right"] == "2/3" and row["within 5 pp"] == "2/3" and row["within 10 pp"] == "2/3"
+    assert row["largest error (pp)"] == 12 and row["4N/2N fitted"] == 1.81 and row["nuclei a field-frame"] == 16
+    assert t.loc[("neutral", "network (both)"), "within 10 pp"] == "2/3"
+
+
+def test_grid_summary_states_counts_targets_and_a_partial_grid():
+    lines = cp.grid_summary(_grid()).splitlines()
+    assert lines[0] == ("DNA content: 5 of 6 named right, 4 of 6 within 5 pp, 5 of 6 within 10 pp -- "
+                        "target 95% named and 80% within 5 pp: MISSED")
+    assert lines[1].startswith("network (both): 0 of 6 named right") and lines[1].endswith("within 10 pp: MISSED")
+    g = _grid()
+    g["summary"]["DNA content"] = {"treated": 6, "named_right": 6, "within_5pp": 5, "within_10pp": 6}
+    assert cp.grid_summary(g).splitlines()[0].endswith(": met")
+    assert cp.grid_summary(_grid(complete=False)).startswith("NOTE: only 2 of 3 microscopes were read")
+
+
+def test_dose_monotone_says_which_readouts_follow_the_dose():
+    t = pd.DataFrame({"true": [0.47, 0.68, 0.84, 0.93], "DNA content": [0.49, 0.69, 0.84, 0.91],
+                      "network (both)": [0.41, 0.46, 0.40, 0.24]}, index=[0.0, 0.5, 1.0, 1.5])
+    lines = cp.dose_monotone(t).splitlines()
+    assert lines[0].endswith("(rises with the dose)")
+    assert lines[1].endswith("monotone with the truth") and "NOT" not in lines[1]
+    assert lines[2] == "network (both): 0.41, 0.46, 0.40, 0.24 -- NOT monotone"
 
 
 def test_era_table_per_population():
@@ -197,12 +227,17 @@ def test_era_table_per_population():
 
 def test_arrest_table_groups_and_probabilities():
     ctl, ga = _population(seed=1), _population(seed=2, g1=0.8)
-    t = cp.arrest_table(ctl, ga, _Readout(), _Readout())
+    t = cp.arrest_table(ctl, ga, {"both": _Readout(), "both_sizeblind": _Readout()}, _Readout())
     assert list(t.index) == ["control, G1", "control, S", "g1_arrest, G1 not arrested", "g1_arrest, G1 arrested"]
     assert t.loc["g1_arrest, G1 arrested", "cells"] == int(ga["true_arrested"].sum())
     assert t.loc["control, G1", "cells"] == int((ctl["true_phase"] == "G1").sum())
     assert t["cells"].dtype.kind == "i" and t["true nuclear area (px, median)"].dtype.kind == "i"
-    assert ((t["P(S), network (both)"] > 0) & (t["P(S), network (both)"] < 1)).all()
+    for col in ("P(S), network (both)", "P(S), network (both_sizeblind)", "P(S), DNA content"):
+        assert ((t[col] > 0) & (t[col] < 1)).all()
+    # per-network tables (a mode -> its table) give the same rows as one shared table
+    t2 = cp.arrest_table({"both": ctl, "both_sizeblind": ctl}, {"both": ga, "both_sizeblind": ga},
+                         {"both": _Readout(), "both_sizeblind": _Readout()}, _Readout())
+    pd.testing.assert_frame_equal(t, t2)
 
 
 def test_points_are_whole_and_never_negative_zero():
