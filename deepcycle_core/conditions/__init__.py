@@ -11,7 +11,7 @@ import lazy_loader as _lazy
 _PUBLIC = {
     "analysis": ["Calibration", "Comparison", "condition_store", "read_population", "calibrate_on_control", "compare", "true_shares", "comparison_rows", "era_check"],
     "circular_tests": ["watson_u2", "watson_u2_asymptotic_p", "FieldTest", "field_permutation_test", "field_bootstrap"],
-    "dna_content": ["integrated_dna", "measure_dna", "DnaHistogramFit", "fit_dna_histogram", "DnaContentReadout"],
+    "dna_content": ["RATIO_BOUNDS", "DISC_PER_RADIUS", "PLACEMENT_SE_FRACTION", "integrated_dna", "half_height_radii", "nucleus_radius_px", "measure_dna", "DnaHistogramFit", "fit_dna_histogram", "Alignment", "DnaContentReadout"],
     "phase_arcs": ["PhaseArcs", "calibrate_arcs"],
     "phase_calls": ["phase_group", "call_phases"],
     "phase_readout": ["READOUT_COLUMNS", "PhaseReadout", "fit_phase_readout"],

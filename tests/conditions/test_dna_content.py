@@ -120,7 +120,7 @@ def _population(shares, n: int, cv: float = 0.15, level: float = 16.0, seed: int
 @pytest.mark.parametrize("shares", [(0.47, 0.30, 0.23), (0.85, 0.08, 0.07), (0.20, 0.17, 0.63), (0.30, 0.55, 0.15)])
 def test_the_fit_recovers_phase_shares(shares):
     # 20,000 cells: at a 15 % CV the S share of a few thousand cells scatters by 2-3 points by itself
-    fit = fit_dna_histogram(_population(shares, 20_000, seed=3))
+    fit = fit_dna_histogram(_population(shares, 20_000, seed=3), g2_ratio=2.0)  # the fixed-ratio path
     np.testing.assert_allclose(fit.shares, shares, atol=0.02)
     assert fit.g1_log2 == pytest.approx(16.0, abs=0.03)
     assert fit.cv == pytest.approx(0.15, abs=0.02)
@@ -129,7 +129,7 @@ def test_the_fit_recovers_phase_shares(shares):
 def test_debris_goes_to_the_flat_component():
     rng = np.random.default_rng(5)
     x = np.concatenate([_population((0.5, 0.3, 0.2), 20_000, seed=5), rng.uniform(14.0, 19.0, 1000)])
-    fit = fit_dna_histogram(x)
+    fit = fit_dna_histogram(x, g2_ratio=2.0)
     assert 0.02 < fit.outlier_share < 0.08
     np.testing.assert_allclose(fit.shares, (0.5, 0.3, 0.2), atol=0.02)
 
@@ -144,11 +144,11 @@ def test_the_readout_aligns_each_frame_before_pooling():
         frames.append(np.full(x.size, f))
     table = pd.DataFrame({"dna": 2.0 ** np.concatenate(parts), "frame": np.concatenate(frames)})
     true_g1 = np.mean([0.5 + 0.05 * f for f in range(8)])
-    aligned = DnaContentReadout().shares(table)
-    pooled = DnaContentReadout(by=()).shares(table)
+    aligned = DnaContentReadout(g2_ratio=2.0).shares(table)
+    pooled = DnaContentReadout(by=(), g2_ratio=2.0).shares(table)
     assert aligned[0] == pytest.approx(true_g1, abs=0.03)
     assert abs(pooled[0] - true_g1) > abs(aligned[0] - true_g1)
-    p = DnaContentReadout().probabilities(table)
+    p = DnaContentReadout(g2_ratio=2.0).probabilities(table)
     assert p.shape == (len(table), 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
@@ -164,8 +164,10 @@ def test_bad_input_is_named():
         DnaContentReadout().shares(pd.DataFrame({"dna": [1.0]}))
     with pytest.raises(ValueError, match="no positive integrated stain"):
         DnaContentReadout(by=()).shares(pd.DataFrame({"dna": [0.0] * 100}))
-    with pytest.raises(ValueError, match="no imaging group"):
-        DnaContentReadout().shares(pd.DataFrame({"dna": np.ones(100), "frame": np.arange(100)}))
+    with pytest.raises(ValueError, match="4N/2N"):
+        DnaContentReadout(g2_ratio=1.2)
+    with pytest.raises(ValueError, match="holds the 4N/2N ratio fixed"):
+        DnaContentReadout(g2_ratio=2.0).calibrate(pd.DataFrame({"dna": np.ones(100), "frame": 0}))
 
 
 def test_the_change_interval_refits_and_covers_a_null_and_an_effect():
@@ -176,7 +178,7 @@ def test_the_change_interval_refits_and_covers_a_null_and_an_effect():
             parts.append(pd.DataFrame({"dna": 2.0 ** x, "field": f, "frame": 0}))
         return pd.concat(parts, ignore_index=True)
 
-    readout = DnaContentReadout()
+    readout = DnaContentReadout(g2_ratio=2.0)
     control = population(0.45, seed=100)
     d, lo, hi = readout.change_interval(population(0.45, seed=200), control, n_boot=30, seed=1)
     assert ((lo <= 0) & (hi >= 0)).all()  # same composition: every interval holds 0
