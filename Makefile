@@ -49,7 +49,7 @@ html: $(STAMP)
 
 # The reference networks the default chapters install (data/reference/: weights + card.json). Trains the
 # recipe in deepcycle_core.net.reference on the default profile's movie (simulated first if missing);
-# about 40 min on 2 cores with AVX2 (fp32). Commit data/reference/ afterwards.
+# about 55 min for the four networks on 2 cores with AVX2 (fp32). Commit data/reference/ afterwards.
 model: $(STAMP)
 	$(BIN)/deepcycle run --profile default --chapters 01_data
 	$(BIN)/deepcycle reference train --run data/runs/default

@@ -54,6 +54,9 @@ __all__ = [
 CARD_NAME = "card.json"
 #: The reference recipe: the default preset (ResNet18 cut after stage 3, AdamW one-cycle, batch 128,
 #: class-balanced sampling, dihedral augmentation, the cycle head) for 10 passes over the training cells.
+#: ``both_sizeblind`` is the BF + nuclear network trained size-blind (a random zoom that keeps each
+#: nucleus's integrated stain, :data:`deepcycle_core.net.dataset.SIZE_BLIND_ZOOM`): chapter 07 reads
+#: treated populations with it, whose cells keep growing where the cycle stops.
 RECIPE: dict[str, Any] = {
     "preset": "default",
     "epochs": 10,
@@ -61,7 +64,7 @@ RECIPE: dict[str, Any] = {
     "val_cells": None,  # every validation cell
     "heldout_cells": None,  # every held-out cell, scored once at the end
     "seed": 0,
-    "modes": ["both", "bf_only", "nuclear_only"],
+    "modes": ["both", "bf_only", "nuclear_only", "both_sizeblind"],
 }
 #: Keys of the store's simulation parameters that must match the card for the weights to apply.
 _STORE_KEYS = ("sim_version", "seed", "cells", "fields", "hours", "difficulty", "overrides")
@@ -310,7 +313,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the reference networks by the recipe and write data/reference/")
     t.add_argument("--run", default="data/runs/default", help="run folder holding the default profile's store/")
     t.add_argument("--out", default=None, help="output folder (default: data/reference)")
-    t.add_argument("--modes", default=None, help="comma-separated modes (default: both,bf_only,nuclear_only)")
+    t.add_argument("--modes", default=None, help="comma-separated modes (default: every mode of the recipe)")
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (for a quick check only)")
     t.set_defaults(func=_cli_train)
