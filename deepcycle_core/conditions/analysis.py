@@ -205,19 +205,22 @@ def _fields_of(table: pd.DataFrame) -> list[np.ndarray]:
 def compare(
     treated: pd.DataFrame, control: pd.DataFrame, readout: PhaseReadout | DnaContentReadout, *,
     arcs: PhaseArcs | None = None, n_boot: int = 1000, n_boot_refit: int = 200, seed: int = 0,
+    dna_method: str = "jackknife",
 ) -> Comparison:
     """Phase shares of ``treated`` vs ``control`` (tables from :func:`read_population`, one network).
 
     ``readout`` is the network read-out calibrated on the control movie or the DNA-content read-out
-    (fitted on each population's own histogram). Differences get 95 % percentile intervals from a
-    bootstrap over fields, each group resampled within itself: ``n_boot`` draws with the cells' phase
-    probabilities held for a network read-out (calibrated once, on the control movie), ``n_boot_refit``
-    draws each refitting both histograms for the DNA read-out (whose fit is part of its error). The
+    (fitted on each population's own histogram). Differences get 95 % intervals over fields: for a
+    network read-out (calibrated once, on the control movie) a percentile bootstrap of ``n_boot`` draws,
+    each group resampled within itself with the cells' phase probabilities held; for the DNA read-out
+    (whose fit is part of its error) a delete-one-field jackknife with a t quantile, each replicate
+    refitting the histogram (:meth:`DnaContentReadout.change_interval`; ``n_boot_refit`` draws only if
+    ``dna_method='bootstrap'``, which undercovers with 4 fields a population). The
     distributions of clock positions are compared by Watson's U^2 with whole fields permuted between
     the groups. With ``arcs``, the treated cells are also counted in the clock's phase arcs.
     """
     if isinstance(readout, DnaContentReadout):
-        d, lo, hi = readout.change_interval(treated, control, n_boot=n_boot_refit, seed=seed)
+        d, lo, hi = readout.change_interval(treated, control, n_boot=n_boot_refit, seed=seed, method=dna_method)
         shares_t, shares_c = readout.fit(treated)[0].shares, readout.fit(control)[0].shares
     else:
         p_t = readout.probabilities(treated)

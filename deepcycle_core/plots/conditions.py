@@ -213,9 +213,12 @@ def null_summary(null: Mapping[str, Any]) -> str:
         f"{n} control-vs-control pairs ({null['fields']} fields each, network {null['network']}), level {null['alpha']}:",
         f"  the field-permutation test rejected {null['rejected_fields']} (rate {null['rate_fields']:.3f})",
         f"  U2 counting cells as independent rejected {null['rejected_naive']} (rate {null['rate_naive']:.3f})",
-        f"DNA-content shares, 95 % interval of the change ({null['dna_bootstrap']} refitted draws)",
+        f"DNA-content shares, 95 % interval of the change ({null.get('dna_interval', str(null['dna_bootstrap']) + ' refitted draws')})",
         "  excludes 0: " + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_ci_excludes_0"].items())
         + f"; any phase {null['dna_ci_any_phase_excludes_0']}/{n}",
+        *([f"  (a percentile bootstrap of {null['dna_bootstrap']} refitted draws instead: "
+           + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_bootstrap_ci_excludes_0"].items()) + ")"]
+          if "dna_bootstrap_ci_excludes_0" in null else []),
         f"  mean largest |change| {null['dna_mean_largest_change_pp']:.1f} pp; its mean largest error",
         f"  against the true change {null['dna_mean_largest_change_error_pp']:.1f} pp",
         "command:\n" + textwrap.fill(null["command"], 72, initial_indent="  ", subsequent_indent="      "),

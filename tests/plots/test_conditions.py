@@ -170,6 +170,11 @@ def test_null_summary_in_words():
     assert lines[4] == "  excludes 0: G1 5/20, S 4/20, G2/M 4/20; any phase 8/20"
     assert lines[5] == "  mean largest |change| 3.9 pp; its mean largest error"
     assert lines[7] == "command:" and lines[8].startswith("  python benchmarks/")
+    # the jackknife's result names its interval, and the bootstrap's is shown beside it
+    null |= {"dna_interval": "field jackknife, t on min(k)-1 df", "dna_bootstrap_ci_excludes_0": {"G1": 5, "S": 4, "G2/M": 6}}
+    lines = cp.null_summary(null).splitlines()
+    assert lines[3] == "DNA-content shares, 95 % interval of the change (field jackknife, t on min(k)-1 df)"
+    assert lines[5] == "  (a percentile bootstrap of 200 refitted draws instead: G1 5/20, S 4/20, G2/M 6/20)"
 
 
 def _grid(complete: bool = True) -> dict:
