@@ -160,14 +160,15 @@ def recall_table(summary: Mapping[str, Any], paper_recall: Sequence[float] = PAP
 
 
 def modes_table(summaries: Mapping[str, Mapping[str, Any]], modes: Sequence[str]) -> pd.DataFrame:
-    """One row per input mode: channels, validation and held-out accuracy, the paper's, best epoch,
+    """One row per input mode: channels, validation and held-out accuracy, the paper's ("-" for a mode it
+    did not train, such as the size-blind one), best epoch,
     and the held-out cycle error where the network has a cycle head."""
     rows = []
     for mode in modes:
         m = summaries[mode]
         row = {"mode": mode, "channels": "+".join(m["channels"]), "val accuracy": round(m["accuracy"], 3),
                "held-out accuracy": round(m["heldout"]["accuracy"], 3),
-               "paper accuracy": PAPER_RESULTS["accuracy"][mode], "best epoch": m["best_epoch"]}
+               "paper accuracy": PAPER_RESULTS["accuracy"].get(mode, "-"), "best epoch": m["best_epoch"]}
         if m.get("cycle"):
             row["held-out cycle error (h)"] = round(m["heldout"]["cycle_mae_h"], 2)
         rows.append(row)

@@ -103,6 +103,9 @@ def test_modes_table(summaries):
     assert table.loc["both", "channels"] == "hoechst+brightfield"
     assert table.loc["bf_only", "paper accuracy"] == 0.642
     assert table.loc["both", "held-out cycle error (h)"] == 2.5 and np.isnan(table.loc["bf_only", "held-out cycle error (h)"])
+    # a mode the paper did not train (the size-blind network) has no paper figure
+    blind = train_plots.modes_table({**summaries, "both_sizeblind": summaries["both"]}, ["both", "both_sizeblind"])
+    assert blind.loc["both_sizeblind", "paper accuracy"] == "-"
 
 
 def test_benchmark_and_reference_speed_summaries():
