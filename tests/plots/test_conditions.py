@@ -182,11 +182,12 @@ def _grid(complete: bool = True) -> dict:
     for micro, errs in (("neutral", (1.0, 4.0, 6.0)), ("sparse", (3.0, 12.0, 2.0))):
         for cond, e in zip(("g1_arrest", "s_slowdown", "g2m_block"), errs):
             rows.append({"microscope": micro, "condition": cond, "readout": "DNA content", "named_right": e < 10,
-                         "largest_error_pp": e})
+                         "largest_error_pp": e, "named": "G1" if e < 10 else "S", "true_phase": "G1"})
             rows.append({"microscope": micro, "condition": cond, "readout": "network (both)", "named_right": False,
-                         "largest_error_pp": 2 * e})
-    micro = [{"microscope": m, "fitted_4n_2n_ratio": r, "cells_per_field_frame": {"control": c}}
-             for m, r, c in (("neutral", 1.984, 48.7), ("sparse", 1.81, 16.2))]
+                         "largest_error_pp": 2 * e, "named": "S", "true_phase": "G1"})
+    micro = [{"microscope": m, "fitted_4n_2n_ratio": r, "cells_per_field_frame": {"control": c}, "overrides": o,
+              "ratio_interval": [r - 0.1, r + 0.2]}
+             for m, r, c, o in (("neutral", 1.984, 48.7, {}), ("sparse", 1.81, 16.2, {"dna_4n_ratio": 1.8}))]
     summary = {"DNA content": {"treated": 6, "named_right": 5, "within_5pp": 4, "within_10pp": 5},
                "network (both)": {"treated": 6, "named_right": 0, "within_5pp": 1, "within_10pp": 3}}
     return {"grid": [["neutral"], ["sparse"], ["x"]], "microscopes_read": 2 if not complete else 3,
@@ -198,7 +199,9 @@ def test_grid_table_counts_per_microscope_and_readout():
     assert t.index.names == ["microscope", "read-out"]
     row = t.loc[("sparse", "DNA content")]
     assert row["named right"] == "2/3" and row["within 5 pp"] == "2/3" and row["within 10 pp"] == "2/3"
-    assert row["largest error (pp)"] == 12 and row["4N/2N fitted"] == 1.81 and row["nuclei a field-frame"] == 16
+    assert row["largest error (pp)"] == 12 and row["4N/2N fitted [95 %]"] == "1.81 [1.71, 2.01]"
+    assert row["nuclei a field-frame"] == 16 and row["4N/2N set"] == 1.8 and t.loc[("neutral", "DNA content"), "4N/2N set"] == 2.0
+    assert row["named (true)"] == "G1 (G1), S (G1), G1 (G1)"
     assert t.loc[("neutral", "network (both)"), "within 10 pp"] == "2/3"
 
 
