@@ -19,7 +19,7 @@ import pandas as pd
 __all__ = [
     "DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
     "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary",
-    "GRID_TARGETS", "grid_microscopes", "grid_table", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS",
+    "GRID_TARGETS", "grid_microscopes", "grid_table", "grid_named", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS",
 ]
 
 #: The chapter's figure resolution (the inline figures were drawn at 90 dpi).
@@ -125,9 +125,14 @@ def dna_histograms_figure(fits: Mapping[str, tuple[Any, np.ndarray]], *, dpi: in
     return fig
 
 
+def _readout_label(label: str) -> str:
+    """A read-out's short column name: the network's mode, or the read-out itself."""
+    return label[len("network ("):-1] if label.startswith("network (") else label
+
+
 def shares_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
     """Per (condition, read-out, phase) of ``results`` (``conditions.analysis.compare`` outcomes keyed by
-    (condition, read-out)): inferred, clock-arc and true shares, the error, and the change from the
+    (condition, read-out); a network's read-out is named by its mode, to keep the table narrow): inferred, clock-arc and true shares, the error, and the change from the
     control with its 95 % interval beside the true change, rounded for the page: shares to 0.01 and
     points to 1, what is stable across CPUs (:data:`SHARE_DECIMALS`)."""
     from ..conditions.analysis import comparison_rows
@@ -141,7 +146,8 @@ def shares_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
         "change (pp) [95 % CI]": [f"{c:+d} [{lo:+d}, {hi:+d}]" for c, lo, hi in
                                   zip(*(_points(shares[k]) for k in ("change_pp", "change_low_pp", "change_high_pp")))],
         "true change (pp)": _points(shares["true_change_pp"]),
-    }, index=pd.MultiIndex.from_frame(shares[["condition", "read-out", "phase"]]))
+    }, index=pd.MultiIndex.from_arrays([shares["condition"], shares["read-out"].map(_readout_label), shares["phase"]],
+                                       names=["condition", "read-out", "phase"]))
 
 
 def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
@@ -151,7 +157,7 @@ def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
     rows = []
     for (name, label), r in results.items():
         err = np.abs(r.shares - r.true).max()
-        rows.append({"condition": name, "read-out": label, "phase named": r.named_phase,
+        rows.append({"condition": name, "read-out": _readout_label(label), "phase named": r.named_phase,
                      "phase with the largest true rise": r.true_phase, "named right": r.named_phase == r.true_phase,
                      "largest share error (pp)": int(round(100 * err)), "within 5 pp": bool(err <= 0.05),
                      "p (fields)": round(r.test.p_value, 3), "p (cells, naive)": f"{r.naive_p:.1g}"})
@@ -161,12 +167,14 @@ def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
 def verdict_summary(verdict: pd.DataFrame, control: str, modes: Sequence[str]) -> str:
     """The control-vs-control p-values per network, then per read-out how many treatments it named
     right and how many had every share within 5 pp (``verdict`` from :func:`verdict_table`)."""
-    lines = [f"control vs {control}: p (fields) " + ", ".join(
-        f"{mode} {verdict.loc[(control, f'network ({mode})'), 'p (fields)']:.3f}" for mode in modes)]
+    lines = [textwrap.fill(f"control vs {control}: p (fields) " + ", ".join(
+        f"{mode} {verdict.loc[(control, mode), 'p (fields)']:.3f}" for mode in modes),
+        76, subsequent_indent="    ")]
     treated = verdict.drop(index=control, level=0)
     for label in treated.index.get_level_values("read-out").unique():
         v = treated.xs(label, level="read-out")
-        lines.append(f"{label}: phase named right for {int(v['named right'].sum())} of {len(v)};")
+        name = label if label == "DNA content" else f"network ({label})"
+        lines.append(f"{name}: phase named right for {int(v['named right'].sum())} of {len(v)};")
         lines.append(f"  every share within 5 pp for {int(v['within 5 pp'].sum())} of {len(v)} (targets: all)")
     return "\n".join(lines)
 
@@ -194,13 +202,13 @@ def dose_figure(table: pd.DataFrame, condition: str, phase: str, *, dpi: int = D
     from :func:`dose_table`."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=dpi)
+    fig, ax = plt.subplots(figsize=(7.4, 3.4), dpi=dpi)
     ax.plot(table.index, table["true"], "k-o", label="truth")
     for col in table.columns.drop("true"):
         ax.plot(table.index, table[col], "--s", label=f"inferred: {col}")
     ax.set_xlabel(f"{condition} strength")
     ax.set_ylabel(f"share of cells in {phase}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)  # beside, not over, the lines
     fig.tight_layout()
     return fig
 
@@ -213,11 +221,12 @@ def null_summary(null: Mapping[str, Any]) -> str:
         f"{n} control-vs-control pairs ({null['fields']} fields each, network {null['network']}), level {null['alpha']}:",
         f"  the field-permutation test rejected {null['rejected_fields']} (rate {null['rate_fields']:.3f})",
         f"  U2 counting cells as independent rejected {null['rejected_naive']} (rate {null['rate_naive']:.3f})",
-        f"DNA-content shares, 95 % interval of the change ({null.get('dna_interval', str(null['dna_bootstrap']) + ' refitted draws')})",
+        "DNA-content shares, 95 % interval of the change:",
+        f"  {null.get('dna_interval', str(null['dna_bootstrap']) + ' refitted draws')}",
         "  excludes 0: " + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_ci_excludes_0"].items())
         + f"; any phase {null['dna_ci_any_phase_excludes_0']}/{n}",
-        *([f"  (a percentile bootstrap of {null['dna_bootstrap']} refitted draws instead: "
-           + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_bootstrap_ci_excludes_0"].items()) + ")"]
+        *([f"  (a percentile bootstrap of {null['dna_bootstrap']} refitted draws instead:",
+           "   " + ", ".join(f"{ph} {k}/{n}" for ph, k in null["dna_bootstrap_ci_excludes_0"].items()) + ")"]
           if "dna_bootstrap_ci_excludes_0" in null else []),
         f"  mean largest |change| {null['dna_mean_largest_change_pp']:.1f} pp; its mean largest error",
         f"  against the true change {null['dna_mean_largest_change_error_pp']:.1f} pp",
@@ -242,18 +251,41 @@ def grid_microscopes(grid: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def grid_table(grid: Mapping[str, Any]) -> pd.DataFrame:
-    """Per microscope of the stored robustness grid (``benchmarks/robustness_grid_results.json``) and
-    read-out: the phase named for each treated population (the true one in brackets), and how many of
-    them were named right and had every share within 5 and 10 pp, and the largest share error."""
-    rows = []
-    for (name, label), g in pd.DataFrame(grid["rows"]).groupby(["microscope", "readout"], sort=False):
-        rows.append({"microscope": name, "read-out": label,
-                     "named (true)": ", ".join(f"{n} ({t})" for n, t in zip(g["named"], g["true_phase"])),
-                     "named right": f"{int(g['named_right'].sum())}/{len(g)}",
-                     "within 5 pp": f"{int((g['largest_error_pp'] <= 5).sum())}/{len(g)}",
-                     "within 10 pp": f"{int((g['largest_error_pp'] <= 10).sum())}/{len(g)}",
-                     "largest error (pp)": int(round(g["largest_error_pp"].max()))})
-    return pd.DataFrame(rows).set_index(["microscope", "read-out"])
+    """Per microscope of the stored robustness grid (``benchmarks/robustness_grid_results.json``), one
+    column per read-out: of its 3 treated populations, how many were named right, had every share
+    within 5 pp and within 10 pp (``named / 5 pp / 10 pp``); the last row sums the grid."""
+    rows = pd.DataFrame(grid["rows"])
+    rows["within5"] = rows["largest_error_pp"] <= 5.0
+    rows["within10"] = rows["largest_error_pp"] <= 10.0
+
+    def cell(g: pd.DataFrame) -> str:
+        return f"{int(g['named_right'].sum())} / {int(g['within5'].sum())} / {int(g['within10'].sum())}"
+
+    order = list(dict.fromkeys(rows["microscope"]))
+    table = {}
+    for label, g in rows.groupby("readout", sort=False):
+        col = {m: cell(gm) for m, gm in g.groupby("microscope", sort=False)}
+        col["all"] = cell(g)
+        table[_readout_label(label)] = pd.Series(col).reindex([*order, "all"])
+    out = pd.DataFrame(table)
+    out.index.name = "named / 5 pp / 10 pp"
+    return out
+
+
+def grid_named(grid: Mapping[str, Any]) -> pd.DataFrame:
+    """Per microscope of the stored robustness grid, one column per read-out: the phase it named for
+    each treatment, in the grid's order (the truth is each treatment's own phase, first row)."""
+    rows = pd.DataFrame(grid["rows"])
+    conds = list(dict.fromkeys(rows["condition"]))
+    truth = rows.drop_duplicates("condition").set_index("condition").loc[conds, "true_phase"]
+    table = {}
+    for label, g in rows.groupby("readout", sort=False):
+        col = {"truth": " ".join(truth)}
+        col.update({m: " ".join(gm.set_index("condition").loc[conds, "named"]) for m, gm in g.groupby("microscope", sort=False)})
+        table[_readout_label(label)] = pd.Series(col)
+    out = pd.DataFrame(table)
+    out.index.name = " / ".join(conds)
+    return out
 
 
 def grid_summary(grid: Mapping[str, Any]) -> str:
@@ -270,7 +302,7 @@ def grid_summary(grid: Mapping[str, Any]) -> str:
         lines.append(f"{label}: {c['named_right']} of {m} named right, {c['within_5pp']} of {m} within 5 pp, "
                      f"{c['within_10pp']} of {m} within 10 pp -- target {named:.0%} named and {within:.0%} within "
                      f"{pp:g} pp: {'met' if ok else 'MISSED'}")
-    return "\n".join(lines)
+    return "\n".join(textwrap.fill(line, 76, subsequent_indent="    ") for line in lines)
 
 
 def dose_monotone(table: pd.DataFrame) -> str:

@@ -118,7 +118,7 @@ def test_shares_table_rows_per_phase(results):
     t = cp.shares_table(results)
     assert t.index.names == ["condition", "read-out", "phase"] and len(t) == 3 * len(results)
     assert list(t.columns) == ["inferred", "clock arcs", "true", "error (pp)", "change (pp) [95 % CI]", "true change (pp)"]
-    row = t.loc[("g1_arrest", "network (both)", "G1")]
+    row = t.loc[("g1_arrest", "both", "G1")]  # a network's read-out named by its mode
     assert row["error (pp)"] == -35 and row["change (pp) [95 % CI]"] == "-5 [-7, -3]"
     assert row["true change (pp)"] == 30
     # only the digits that hold on every CPU: shares to 0.01, points whole
@@ -131,10 +131,10 @@ def test_shares_table_rows_per_phase(results):
 
 def test_verdict_table_and_summary(results):
     v = cp.verdict_table(results)
-    assert v.loc[("g1_arrest", "network (both)"), "phase named"] == "S"
-    assert not v.loc[("g1_arrest", "network (both)"), "named right"]
+    assert v.loc[("g1_arrest", "both"), "phase named"] == "S"
+    assert not v.loc[("g1_arrest", "both"), "named right"]
     assert v.loc[("g1_arrest", "DNA content"), "named right"] and v.loc[("g1_arrest", "DNA content"), "within 5 pp"]
-    assert v.loc[("g1_arrest", "network (both)"), "largest share error (pp)"] == 35.0
+    assert v.loc[("g1_arrest", "both"), "largest share error (pp)"] == 35.0
     assert v.loc[("g1_arrest", "DNA content"), "p (cells, naive)"] == "3e-05"
     text = cp.verdict_summary(v, "control (2nd seed)", ["both"])
     assert text.splitlines() == [
@@ -167,14 +167,17 @@ def test_null_summary_in_words():
     lines = cp.null_summary(null).splitlines()
     assert lines[0] == "20 control-vs-control pairs (4 fields each, network both), level 0.05:"
     assert lines[1] == "  the field-permutation test rejected 1 (rate 0.050)"
-    assert lines[4] == "  excludes 0: G1 5/20, S 4/20, G2/M 4/20; any phase 8/20"
-    assert lines[5] == "  mean largest |change| 3.9 pp; its mean largest error"
-    assert lines[7] == "command:" and lines[8].startswith("  python benchmarks/")
+    assert lines[3] == "DNA-content shares, 95 % interval of the change:" and lines[4] == "  200 refitted draws"
+    assert lines[5] == "  excludes 0: G1 5/20, S 4/20, G2/M 4/20; any phase 8/20"
+    assert lines[6] == "  mean largest |change| 3.9 pp; its mean largest error"
+    assert lines[8] == "command:" and lines[9].startswith("  python benchmarks/")
+    assert max(map(len, lines)) <= 78  # a line longer than the page's code box is cut off
     # the jackknife's result names its interval, and the bootstrap's is shown beside it
     null |= {"dna_interval": "field jackknife, t on min(k)-1 df", "dna_bootstrap_ci_excludes_0": {"G1": 5, "S": 4, "G2/M": 6}}
     lines = cp.null_summary(null).splitlines()
-    assert lines[3] == "DNA-content shares, 95 % interval of the change (field jackknife, t on min(k)-1 df)"
-    assert lines[5] == "  (a percentile bootstrap of 200 refitted draws instead: G1 5/20, S 4/20, G2/M 6/20)"
+    assert lines[4] == "  field jackknife, t on min(k)-1 df"
+    assert lines[6:8] == ["  (a percentile bootstrap of 200 refitted draws instead:", "   G1 5/20, S 4/20, G2/M 6/20)"]
+    assert max(map(len, lines)) <= 78
 
 
 def _grid(complete: bool = True) -> dict:
@@ -194,27 +197,30 @@ def _grid(complete: bool = True) -> dict:
             "complete": complete, "summary": summary, "microscopes": micro, "rows": rows}
 
 
-def test_grid_table_counts_per_microscope_and_readout():
+def test_grid_tables_per_microscope_and_readout():
     t = cp.grid_table(_grid())
-    assert t.index.names == ["microscope", "read-out"]
-    row = t.loc[("sparse", "DNA content")]
-    assert row["named right"] == "2/3" and row["within 5 pp"] == "2/3" and row["within 10 pp"] == "2/3"
-    assert row["largest error (pp)"] == 12 and row["named (true)"] == "G1 (G1), S (G1), G1 (G1)"
+    assert list(t.index) == ["neutral", "sparse", "all"] and list(t.columns) == ["DNA content", "both"]
+    assert t.loc["sparse", "DNA content"] == "2 / 2 / 2"  # errors 3, 12, 2: named 2, within 5 pp 2, 10 pp 2
+    assert t.loc["neutral", "both"] == "0 / 1 / 2" and t.loc["all", "DNA content"] == "5 / 4 / 5"
+    n = cp.grid_named(_grid())
+    assert list(n.index) == ["truth", "neutral", "sparse"]
+    assert n.loc["truth", "both"] == "G1 G1 G1" and n.loc["sparse", "DNA content"] == "G1 S G1"
     m = cp.grid_microscopes(_grid())
     assert list(m.index) == ["neutral", "sparse"]
     assert m.loc["sparse", "4N/2N fitted [95 %]"] == "1.81 [1.71, 2.01]" and m.loc["sparse", "nuclei a field-frame"] == 16
     assert m.loc["sparse", "4N/2N set"] == 1.8 and m.loc["neutral", "4N/2N set"] == 2.0
-    assert t.loc[("neutral", "network (both)"), "within 10 pp"] == "2/3"
 
 
 def test_grid_summary_states_counts_targets_and_a_partial_grid():
-    lines = cp.grid_summary(_grid()).splitlines()
-    assert lines[0] == ("DNA content: 5 of 6 named right, 4 of 6 within 5 pp, 5 of 6 within 10 pp -- "
-                        "target 95% named and 80% within 5 pp: MISSED")
-    assert lines[1].startswith("network (both): 0 of 6 named right") and lines[1].endswith("within 10 pp: MISSED")
+    text = cp.grid_summary(_grid())
+    assert max(map(len, text.splitlines())) <= 78
+    first, second = (" ".join(part.split()) for part in text.split("\nnetwork"))
+    assert first == ("DNA content: 5 of 6 named right, 4 of 6 within 5 pp, 5 of 6 within 10 pp -- "
+                     "target 95% named and 80% within 5 pp: MISSED")
+    assert second.startswith("(both): 0 of 6 named right") and second.endswith("within 10 pp: MISSED")
     g = _grid()
     g["summary"]["DNA content"] = {"treated": 6, "named_right": 6, "within_5pp": 5, "within_10pp": 6}
-    assert cp.grid_summary(g).splitlines()[0].endswith(": met")
+    assert cp.grid_summary(g).split("\nnetwork")[0].endswith(": met")
     assert cp.grid_summary(_grid(complete=False)).startswith("NOTE: only 2 of 3 microscopes were read")
 
 
