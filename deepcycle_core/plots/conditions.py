@@ -334,7 +334,8 @@ def arrest_table(control: pd.DataFrame | Mapping[str, pd.DataFrame], arrested: p
                  readouts: Mapping[str, Any], dna_readout: Any, names: tuple[str, str] = ("control", "g1_arrest"),
                  dna_mode: str = "both") -> pd.DataFrame:
     """Untreated G1 and S cells against G1 cells of an arrested population (not arrested / arrested):
-    cells, median true nuclear area, and each read-out's mean probability of S, which shows why a
+    cells, median true nuclear area, and each read-out's mean probability of S (columns named by the
+    network's mode, and DNA for the DNA content, to keep the table narrow), which shows why a
     network trained on untreated cells reads a large arrested G1 cell as S. ``control`` and ``arrested``
     map a network mode to that network's table (one table: every read-out reads it); ``readouts`` map a
     mode to its phase read-out."""
@@ -354,10 +355,10 @@ def arrest_table(control: pd.DataFrame | Mapping[str, pd.DataFrame], arrested: p
         base = base_c if pop == c else base_a
         m = select(base).to_numpy()
         g = base[m]
-        row = {"cells": len(g), "true nuclear area (px, median)": int(g["true_nuc_area"].median())}
+        row = {"cells": len(g), "nuclear area (px)": int(g["true_nuc_area"].median())}
         for mode, readout in readouts.items():
             t = table(src, mode)
-            row[f"P(S), network ({mode})"] = readout.probabilities(t[select(t).to_numpy()])[:, 1].mean()
-        row["P(S), DNA content"] = p_dna[pop][m, 1].mean()
+            row[f"P(S) {mode}"] = readout.probabilities(t[select(t).to_numpy()])[:, 1].mean()
+        row["P(S) DNA"] = p_dna[pop][m, 1].mean()
         rows[label] = row
-    return pd.DataFrame(rows).T.astype({"cells": int, "true nuclear area (px, median)": int}).round(SHARE_DECIMALS)
+    return pd.DataFrame(rows).T.astype({"cells": int, "nuclear area (px)": int}).round(SHARE_DECIMALS)

@@ -247,8 +247,8 @@ def test_arrest_table_groups_and_probabilities():
     assert list(t.index) == ["control, G1", "control, S", "g1_arrest, G1 not arrested", "g1_arrest, G1 arrested"]
     assert t.loc["g1_arrest, G1 arrested", "cells"] == int(ga["true_arrested"].sum())
     assert t.loc["control, G1", "cells"] == int((ctl["true_phase"] == "G1").sum())
-    assert t["cells"].dtype.kind == "i" and t["true nuclear area (px, median)"].dtype.kind == "i"
-    for col in ("P(S), network (both)", "P(S), network (both_sizeblind)", "P(S), DNA content"):
+    assert t["cells"].dtype.kind == "i" and t["nuclear area (px)"].dtype.kind == "i"
+    for col in ("P(S) both", "P(S) both_sizeblind", "P(S) DNA"):
         assert ((t[col] > 0) & (t[col] < 1)).all()
     # per-network tables (a mode -> its table) give the same rows as one shared table
     t2 = cp.arrest_table({"both": ctl, "both_sizeblind": ctl}, {"both": ga, "both_sizeblind": ga},
