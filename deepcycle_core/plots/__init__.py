@@ -10,7 +10,7 @@ import lazy_loader as _lazy
 #: Each module of the wing and the public names it defines and hands on.
 _PUBLIC = {
     "cluster_draw": ["ring_aggregate_on_cluster"],
-    "conditions": ["DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure", "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary", "GRID_TARGETS", "grid_microscopes", "grid_table", "grid_named", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS"],
+    "conditions": ["DPI", "arcs_summary", "alignment_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure", "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary", "GRID_TARGETS", "grid_microscopes", "grid_table", "grid_named", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS"],
     "data": ["class_balance_table", "class_phase_table", "crops_along_cycle_figure", "feature_age_figure", "feature_baseline_summary", "fucci_division_figure", "fucci_division_table", "fucci_class_plane", "growth_figure", "growth_summary", "pick_crops_along_cycle", "store_summary"],
     "embedding": ["DESCRIPTOR_COLUMNS", "accuracy_table", "anndata_summary", "class_histograms_figure", "class_medians_table", "confusion_summary", "dask_scaling_summary", "descriptor_plane_figure", "descriptor_plane_view", "descriptor_summary", "descriptor_table", "embed_summary", "held_out_mask", "inference_summary", "paper_scale_summary", "throughput_summary"],
     "movies": ["CROP_PX", "detections_figure", "ingest_summary", "match_table"],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "DPI", "arcs_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
+    "DPI", "arcs_summary", "alignment_summary", "population_table", "ring_tabs", "clock_density_figure", "dna_histograms_figure",
     "shares_table", "verdict_table", "verdict_summary", "dose_table", "dose_figure", "null_summary",
     "GRID_TARGETS", "grid_microscopes", "grid_table", "grid_named", "grid_summary", "dose_monotone", "era_table", "arrest_table", "SHARE_DECIMALS",
 ]
@@ -50,6 +50,11 @@ def arcs_summary(arcs: Mapping[str, Any]) -> str:
         lines.append(f"{mode}: clock arcs G1 [0, {a.cuts[0]:.2f}), S [{a.cuts[0]:.2f}, {a.cuts[1]:.2f}), "
                      f"G2/M [{a.cuts[1]:.2f}, 1); cells read in the arc of their call: {reads}")
     return "\n".join(lines)
+
+
+def alignment_summary(alignment: Any, width: int = 76) -> str:
+    """The DNA read-out's alignment report (``DnaContentReadout.alignment``) wrapped to the page's code box."""
+    return textwrap.fill(str(alignment), width, subsequent_indent="  ")
 
 
 def population_table(pops: Mapping[str, Mapping[str, pd.DataFrame]], mode: str) -> pd.DataFrame:

@@ -259,3 +259,13 @@ def test_arrest_table_groups_and_probabilities():
 def test_points_are_whole_and_never_negative_zero():
     pts = cp._points(np.array([-0.3, 0.4, -35.6, 35.49]))
     assert pts.tolist() == [0, 0, -36, 35] and [f"{p:+d}" for p in pts][0] == "+0"
+
+
+def test_alignment_summary_fits_the_code_box():
+    class _Report:
+        def __str__(self) -> str:
+            return "3 of 8 groups (frame) placed on their own 2N peak; 5 on the linear trend over groups " * 3
+
+    lines = cp.alignment_summary(_Report()).splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= 76 and lines[1].startswith("  ")
+    assert " ".join(" ".join(lines).split()) == " ".join(str(_Report()).split())
