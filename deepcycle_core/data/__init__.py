@@ -15,7 +15,7 @@ _PUBLIC = {
     "nuclei": ["normalise_frame", "detect_nuclei", "match_frame"],
     "growth": ["doubling_time_from_counts", "era_age_fraction", "era_hours", "growth_fit"],
     "runs": ["RunDir", "repo_root", "resolve_run", "run_dir"],
-    "split": ["SPLITS", "FIT_SPLITS", "track_keys", "holdout_masks", "fit_mask", "make_split", "write_split", "read_split"],
+    "split": ["SPLITS", "FIT_SPLITS", "HELDOUT_SHARE", "MIN_HELDOUT_TRACKS", "track_keys", "holdout_masks", "family_trees", "lineage_holdout", "fit_mask", "make_split", "write_split", "read_split"],
     "values": ["non_negative_int", "positive_float", "positive_int", "positive_number", "whole_number"],
     "store": ["SCHEMA_VERSION", "CROP_SIZE", "CROPS_NAME", "CELLS_NAME", "FRAMES_NAME", "META_NAME", "CHUNK_BYTES_KEY", "ROWS_STREAM_NAME", "NETWORK_ROLES", "REQUIRED_COLUMNS", "TRUTH_COLUMNS", "StoreError", "CellStore", "chunk_sizes", "validate_cells", "validate_meta", "open_store", "StoreWriter"],
 }

@@ -13,6 +13,15 @@ so it lives here, free of torch.
 * **train** / **val** -- the remaining tracks, split by track (all crops of one track on one side, so
   near-identical neighbouring frames cannot inflate the validation accuracy), seeded.
 
+How many full-cycle tracks are held out (:func:`lineage_holdout`): full-cycle tracks carry EXACT
+positions and their relatives most of the late-cycle labels, so holding out all of them starves
+training where the clock is weakest. When a movie has more than :data:`MIN_HELDOUT_TRACKS` of them,
+:data:`HELDOUT_SHARE` of them are held out (at least :data:`MIN_HELDOUT_TRACKS`), by whole **family
+trees** (a founder and all its descendants; a fixed, data-independent draw over the trees): a held-out
+tree's other tracks are excluded, and the other trees train. A movie with fewer holds all of them out
+(:func:`holdout_masks`, the rule of the FUCCI gates, which are fitted before any split exists and so
+never see a held-out cell whatever share the split holds out).
+
 Only ``train`` and ``val`` cells (:data:`FIT_SPLITS`) may be used to fit anything downstream.
 """
 
@@ -31,6 +40,10 @@ __all__ = [
     "FIT_SPLITS",
     "track_keys",
     "holdout_masks",
+    "HELDOUT_SHARE",
+    "MIN_HELDOUT_TRACKS",
+    "family_trees",
+    "lineage_holdout",
     "fit_mask",
     "make_split",
     "write_split",
@@ -79,21 +92,74 @@ def holdout_masks(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return heldout, excluded
 
 
+#: Share of a movie's full-cycle tracks that the split holds out (by whole family trees) ...
+HELDOUT_SHARE = 0.5
+#: ... but never fewer than this many tracks (a movie with fewer holds every one out).
+MIN_HELDOUT_TRACKS = 60
+#: The draw of held-out family trees is a property of the data, not of the training seed.
+_HOLDOUT_DRAW = 24
+
+
+def family_trees(cells: pd.DataFrame) -> np.ndarray:
+    """Per row, the key (:func:`track_keys`) of the oldest recorded ancestor of its track: rows with the same
+    value belong to one family tree (a founder and its descendants). Untracked rows are their own tree."""
+    key, parent_key = track_keys(cells)
+    tracked = key >= 0
+    parent_of = pd.Series(parent_key[tracked], index=key[tracked]).groupby(level=0).first()
+    root = pd.Series(parent_of.index.to_numpy(), index=parent_of.index)
+    for _ in range(10_000):  # climb one generation a pass; a movie has few generations
+        up = parent_of.reindex(root.to_numpy()).to_numpy()
+        step = np.isfinite(up) & (up >= 0) & np.isin(up, parent_of.index.to_numpy())
+        if not step.any():
+            break
+        root = root.where(~step, up.astype(np.int64))
+    out = key.copy()
+    out[tracked] = root.reindex(key[tracked]).to_numpy(dtype=np.int64)
+    return out
+
+
+def lineage_holdout(
+    cells: pd.DataFrame, share: float = HELDOUT_SHARE, min_tracks: int = MIN_HELDOUT_TRACKS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(heldout, excluded)`` masks: ``share`` of the full-cycle tracks (at least ``min_tracks``) held out
+    by whole family trees, the held-out trees' other tracks excluded (see the module docstring). With
+    ``share`` >= 1 or too few full-cycle tracks, :func:`holdout_masks` (every full-cycle track)."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"the held-out share must lie in (0, 1], got {share!r}")
+    every, excluded_all = holdout_masks(cells)
+    key = track_keys(cells)[0]
+    n_full = int(np.unique(key[every]).size)
+    n_hold = min(n_full, max(int(min_tracks), int(np.ceil(share * n_full))))
+    if n_hold >= n_full:
+        return every, excluded_all
+    tree = family_trees(cells)
+    full_keys = pd.Series(key[every]).groupby(tree[every]).nunique()  # full-cycle tracks per tree
+    order = full_keys.index.to_numpy()[np.random.default_rng(_HOLDOUT_DRAW).permutation(len(full_keys))]
+    counts = full_keys.reindex(order).to_numpy()
+    chosen = order[: int(np.searchsorted(np.cumsum(counts), n_hold) + 1)]
+    in_tree = np.isin(tree, chosen) & (key >= 0)
+    heldout = every & in_tree
+    return heldout, in_tree & ~heldout
+
+
 def fit_mask(cells: pd.DataFrame) -> np.ndarray:
     """Rows that may be used for fitting anything (neither held out nor a held-out track's relative)."""
     heldout, excluded = holdout_masks(cells)
     return ~(heldout | excluded)
 
 
-def make_split(cells: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
+def make_split(
+    cells: pd.DataFrame, val_fraction: float = 0.2, seed: int = 0, heldout_share: float = HELDOUT_SHARE
+) -> pd.DataFrame:
     """``cell_id, split`` with split in :data:`SPLITS` (see the module docstring).
 
-    Of the tracks that are neither held out nor excluded, a seeded random set holding about
-    ``val_fraction`` of their cells is ``val``; at least one track stays ``train``.
+    Held out: :func:`lineage_holdout` with ``heldout_share`` (1 = every full-cycle track). Of the tracks
+    that are neither held out nor excluded, a seeded random set holding about ``val_fraction`` of their
+    cells is ``val``; at least one track stays ``train``.
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    heldout, excluded = holdout_masks(cells)
+    heldout, excluded = lineage_holdout(cells, heldout_share)
     groups, inverse, counts = np.unique(track_keys(cells)[0], return_inverse=True, return_counts=True)
     label = np.full(len(cells), "train", dtype=object)
     label[heldout] = "heldout"

@@ -13,7 +13,7 @@ _PUBLIC = {
     "checkpoint": ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_model", "save_checkpoint"],
     "cycle_targets": ["CYCLE_COLUMNS", "SOURCES", "CycleTargets", "as_unit_vectors", "doubling_time_of_store_cells"],
     "embed": ["DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "collect_outputs", "descriptor_table", "embed_range", "load_inputs", "native_bf16", "read_descriptors", "resolve_inputs", "resolve_precision", "run_model", "throughput", "write_h5ad"],
-    "model": ["BACKBONES", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "build_model", "descriptor_from_logits", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained", "use_bf16"],
+    "model": ["BACKBONES", "CYCLE_BINS", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "bin_centres", "build_model", "descriptor_from_logits", "distribution_readout", "soft_bin_targets", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained", "use_bf16"],
     "normalise": ["MODES", "NORMALISATION", "frame_norm", "mode_channels", "normalise_crops"],
     "reference": ["CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card", "reference_dir", "train_reference"],
     "train": ["KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],

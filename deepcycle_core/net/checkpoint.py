@@ -80,6 +80,7 @@ def load_model(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"
             n_classes=int(info.get("n_classes", 4)),
             pretrained=None,
             cycle_head=bool(info.get("cycle_head", False)),
+            cycle_bins=int(info.get("cycle_bins", 0)),
         )
         net.load_state_dict(ckpt["model"], strict=True)
     except (KeyError, RuntimeError, ValueError) as exc:

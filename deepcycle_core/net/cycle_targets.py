@@ -15,6 +15,12 @@ direction is time's by construction, with no FUCCI rule and no ring to orient. T
 itself grows with distance from the seen event (a cell's own cycle differs from ``T`` by ~10 %), so
 early-cycle labels come mostly from born tracks and late ones from dividing tracks.
 
+Only events the movie shows count (:func:`visible_events`): a birth when the daughter is in the field at
+its first frame and its mother in the field just before it, a division when the mother is in the field
+at its last frame and a daughter just after it. A simulator knows births outside the imaged field (a
+cell that drifted in) and an ingested movie's tracker does not; the same rule holds for both, so the
+labels rest only on what a tracker could see.
+
 Frame conventions (the store's): ``birth_frame`` is the daughter's first frame (age in [0, dt)), and
 ``division_frame`` the mother's last (age in (T - dt, T]); both are counted at the frame's middle.
 Pure numpy/pandas (no torch): the labels are a data contract shared by training and scoring.
@@ -28,7 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CYCLE_COLUMNS", "SOURCES", "CycleTargets", "as_unit_vectors", "cycle_targets", "doubling_time_of_store_cells"]
+__all__ = ["CYCLE_COLUMNS", "SOURCES", "TRACK_COLUMNS", "CycleTargets", "as_unit_vectors", "cycle_targets",
+           "doubling_time_of_store_cells", "visible_events"]
+
+#: The cell-table columns the visibility rule reads (``field`` too when present).
+TRACK_COLUMNS: tuple[str, ...] = ("track_id", "parent_track_id", "frame", "birth_frame", "division_frame")
+
+#: A tracker may bridge this many missed frames between a mother and her daughter: the package's own
+#: tracker closes gaps of up to 4 frames by default (``deepcycle_core.movies.detect_track``), so an event it
+#: links across such a gap in an ingested movie is seen, and the simulator's truth is read the same way.
+MAX_EVENT_GAP_FRAMES = 4
 
 #: Where a cell's target came from (``source`` codes): no event seen, birth, division, both.
 SOURCES: tuple[str, ...] = ("none", "birth", "division", "full_cycle")
@@ -66,10 +81,55 @@ def doubling_time_of_store_cells(cells: pd.DataFrame) -> float:
     return float(doubling_time_from_counts(counts.index.to_numpy(), counts.to_numpy()))
 
 
-def cycle_targets(cells: pd.DataFrame, frame_interval_h: float, T_hours: float) -> CycleTargets:
+def visible_events(cells: pd.DataFrame, max_gap: int = MAX_EVENT_GAP_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """``(birth_seen, division_seen)`` per row: did the imaged field show this cell's track being born /
+    dividing?
+
+    A birth is seen when the track has a crop at its ``birth_frame`` and its mother (``parent_track_id``,
+    same field) has one within ``1 + max_gap`` frames before; a division when the track has a crop at its
+    ``division_frame`` and a daughter has one within ``1 + max_gap`` frames after. Rows of untracked cells
+    (track -1) see nothing.
+    """
+    from ..data.split import track_keys  # the one (field, track) key rule, torch-free
+
+    missing = [c for c in TRACK_COLUMNS if c not in cells.columns]
+    if missing:
+        raise ValueError(f"the cell table lacks {missing}: which births and divisions the movie shows is read "
+                         "from its tracks (track_id, parent_track_id, frame)")
+    key, parent_key = track_keys(cells)
+    frame = cells["frame"].to_numpy(np.int64)
+    born = cells["birth_frame"].to_numpy(np.int64)
+    div = cells["division_frame"].to_numpy(np.int64)
+    t = pd.DataFrame({"key": key, "parent": parent_key, "frame": frame, "born": born, "div": div})
+    t = t[t["key"] >= 0]
+    g = t.groupby("key")
+    track = pd.DataFrame({"first": g["frame"].min(), "last": g["frame"].max(), "born": g["born"].first(),
+                          "div": g["div"].first(), "parent": g["parent"].first()})
+    # the mother's last crop before the birth, and the daughters' first crop after the division
+    mother_last = track["last"].reindex(track["parent"].to_numpy()).to_numpy()
+    b_ok = ((track["born"] >= 0) & (track["first"] == track["born"])
+            & (mother_last >= track["born"] - 1 - max_gap) & (mother_last <= track["born"] - 1))
+    kids_first = track.loc[track["parent"] >= 0].groupby("parent")["first"].min()
+    first_kid = kids_first.reindex(track.index).to_numpy()
+    d_ok = ((track["div"] >= 0) & (track["last"] == track["div"])
+            & (first_kid >= track["div"] + 1) & (first_kid <= track["div"] + 1 + max_gap))
+    birth_seen = np.zeros(len(cells), dtype=bool)
+    division_seen = np.zeros(len(cells), dtype=bool)
+    rows = key >= 0
+    birth_seen[rows] = b_ok.reindex(key[rows]).to_numpy(dtype=bool)
+    division_seen[rows] = d_ok.reindex(key[rows]).to_numpy(dtype=bool)
+    return birth_seen, division_seen
+
+
+def cycle_targets(
+    cells: pd.DataFrame, frame_interval_h: float, T_hours: float, *, visible_only: bool = True
+) -> CycleTargets:
     """Targets for every row of a cell table with ``frame, birth_frame, division_frame`` (-1 = unseen).
 
-    ``T_hours`` turns hours into a cycle fraction; it must be a positive finite number.
+    ``T_hours`` turns hours into a cycle fraction; it must be a positive finite number. With
+    ``visible_only`` (the default, and the rule of every training run) a birth or division counts only
+    when the movie shows it (:func:`visible_events`, which needs the track columns); ``False`` trusts
+    ``birth_frame``/``division_frame`` as given (a table without tracks).
     """
     missing = [c for c in ("frame", "birth_frame", "division_frame") if c not in cells.columns]
     if missing:
@@ -82,6 +142,9 @@ def cycle_targets(cells: pd.DataFrame, frame_interval_h: float, T_hours: float) 
     born = cells["birth_frame"].to_numpy(np.int64)
     div = cells["division_frame"].to_numpy(np.int64)
     has_b, has_d = born >= 0, div >= 0
+    if visible_only:
+        seen_b, seen_d = visible_events(cells)
+        has_b, has_d = has_b & seen_b, has_d & seen_d
     t_b = (frame - born + 0.5) * frame_interval_h
     t_d = (div - frame + 0.5) * frame_interval_h
     pos = np.full(len(cells), np.nan)

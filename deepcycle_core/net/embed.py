@@ -150,7 +150,7 @@ def run_model(
                 if features:
                     feats.append(f.float().numpy())
                 if has_cycle:
-                    cycs.append(model.cycle(f).float().numpy())
+                    cycs.append(model.cycle_vector(model.cycle(f)).float().numpy())
             else:
                 descs.append(model.descriptor(xb).float().numpy())
     d = np.concatenate(descs) if descs else np.zeros((0, 4), np.float32)

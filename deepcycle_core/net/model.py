@@ -11,6 +11,8 @@ the user names; otherwise the model says so once and starts from random initiali
 
 from __future__ import annotations
 
+import math
+
 import logging
 import os
 import warnings
@@ -25,8 +27,8 @@ from torch import nn
 from torchvision import models
 
 __all__ = [
-    "BACKBONES", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "build_model",
-    "descriptor_from_logits", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained",
+    "BACKBONES", "CYCLE_BINS", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "bin_centres",
+    "build_model", "descriptor_from_logits", "distribution_readout", "soft_bin_targets", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained",
     "use_bf16",
 ]
 
@@ -65,10 +67,17 @@ class Preset:
     # regresses (cos, sin) of the cycle position from the movie's partial tracks; 0 = the paper's
     # network, 4 class outputs only.
     cycle_weight: float = 0.0
+    # the cycle head's form: 0 = regress (cos, sin) (an L2 fit averages ambiguous cells toward the middle
+    # of the positions they could be at); K > 0 = a distribution over K bins of the cycle, learned with
+    # soft targets, read by its circular median, with its spread as the cell's confidence
+    cycle_bins: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+#: Bins of the default preset's cycle distribution head.
+CYCLE_BINS = 24
 
 PRESETS: dict[str, Preset] = {
     # The original: ResNet34 cut after stage 3, SGD Nesterov momentum 0.95, lr 1e-3, batch 32,
@@ -96,7 +105,8 @@ PRESETS: dict[str, Preset] = {
     # (on an AVX2-only CPU bf16 is emulated and ~20x SLOWER; measured in benchmarks/train.py).
     # Besides the 4 classes it learns the cycle position of the cells whose tracks saw a birth or a
     # division (a second head of 2 outputs on the same pooled features; see deepcycle_core.net.cycle_targets).
-    "default": Preset(name="default", cycle_weight=1.0),
+    # The cycle head predicts a distribution over 24 bins of the cycle (~1.1 h each at a 26 h cycle).
+    "default": Preset(name="default", cycle_weight=1.0, cycle_bins=CYCLE_BINS),
 }
 
 
@@ -121,6 +131,8 @@ def get_preset(preset: str | Preset, **overrides: Any) -> Preset:
         raise ValueError(f"unknown schedule {out.schedule!r}; choose 'onecycle' or 'constant'")
     if not (np.isfinite(out.cycle_weight) and out.cycle_weight >= 0):
         raise ValueError(f"cycle_weight must be a finite number >= 0, got {out.cycle_weight!r}")
+    if not (isinstance(out.cycle_bins, (int, np.integer)) and (out.cycle_bins == 0 or out.cycle_bins >= 4)):
+        raise ValueError(f"cycle_bins must be 0 (a (cos, sin) head) or a whole number >= 4, got {out.cycle_bins!r}")
     if out.balance not in ("sampler", "loss", "none"):
         raise ValueError(f"unknown balance {out.balance!r}; choose 'sampler', 'loss' or 'none'")
     return out
@@ -207,6 +219,7 @@ class DeepCycleNet(nn.Module):
         n_classes: int = N_CLASSES,
         pretrained: bool | str | os.PathLike | None = "auto",
         cycle_head: bool = False,
+        cycle_bins: int = 0,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -219,6 +232,7 @@ class DeepCycleNet(nn.Module):
             "truncate": bool(truncate),
             "n_classes": int(n_classes),
             "cycle_head": bool(cycle_head),
+            "cycle_bins": int(cycle_bins) if cycle_head else 0,
         }
         self.adapter = nn.Conv2d(in_channels, 3, kernel_size=1)
         ctor, _ = BACKBONES[backbone]
@@ -239,7 +253,8 @@ class DeepCycleNet(nn.Module):
         self.n_features = int(last.bn3.num_features if hasattr(last, "bn3") else last.bn2.num_features)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(self.n_features, n_classes)
-        self.cycle = nn.Linear(self.n_features, 2) if cycle_head else None
+        self.cycle_bins = int(cycle_bins) if cycle_head else 0
+        self.cycle = nn.Linear(self.n_features, self.cycle_bins or 2) if cycle_head else None
         self.pretrained_from: str | None = None
         path = resolve_pretrained(backbone, pretrained)
         if path is not None:
@@ -266,6 +281,63 @@ class DeepCycleNet(nn.Module):
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
         """The paper's per-cell descriptor: log(softmax(logits) + 1e-7), 4 numbers per cell."""
         return descriptor_from_logits(self(x))
+
+    def cycle_vector(self, out: torch.Tensor) -> torch.Tensor:
+        """The cycle head's raw output as (n, 2) = confidence x (cos, sin) of the position: the regression
+        head's output as it is, the distribution head's circular median and spread
+        (:func:`distribution_readout`)."""
+        return distribution_readout(out) if self.cycle_bins else out.float()
+
+    def cycle_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss of the head's raw output against target unit vectors (n, 2): squared error for the
+        regression head, cross-entropy against soft bin targets (:func:`soft_bin_targets`) for the
+        distribution head."""
+        if not self.cycle_bins:
+            return ((out.float() - target) ** 2).sum(1).mean()
+        q = soft_bin_targets(torch.atan2(target[:, 1], target[:, 0]), self.cycle_bins)
+        return -(q * torch.log_softmax(out.float(), dim=1)).sum(1).mean()
+
+
+def bin_centres(n_bins: int, sub: int = 1) -> torch.Tensor:
+    """Angles (radians) of the centres of ``n_bins`` equal bins of the cycle, from 0; with ``sub`` > 1,
+    ``sub`` evenly spaced points inside each bin (shape (n_bins, sub))."""
+    k = torch.arange(n_bins, dtype=torch.float64)[:, None]
+    s = (torch.arange(sub, dtype=torch.float64)[None, :] + 0.5) / sub
+    out = 2 * math.pi * (k + s) / n_bins
+    return out[:, 0] if sub == 1 else out
+
+
+def _wrap(a: torch.Tensor) -> torch.Tensor:
+    return torch.remainder(a + math.pi, 2 * math.pi) - math.pi
+
+
+def soft_bin_targets(angle: torch.Tensor, n_bins: int, width_bins: float = 1.0) -> torch.Tensor:
+    """(n, n_bins) target distributions: a wrapped Gaussian of ``width_bins`` bins' sd around each angle,
+    so a label near a bin edge teaches both neighbours and the head learns positions, not bin ids."""
+    d = _wrap(bin_centres(n_bins).to(angle.device, torch.float32)[None, :] - angle.float()[:, None])
+    w = torch.exp(-0.5 * (d / (width_bins * 2 * math.pi / n_bins)) ** 2)
+    return w / w.sum(1, keepdim=True)
+
+
+def distribution_readout(logits: torch.Tensor, grid_per_bin: int = 16, sub: int = 8) -> torch.Tensor:
+    """(n, 2) = confidence x (cos, sin) of the circular median of each cell's bin distribution.
+
+    The median is the angle with the least expected circular distance to the distribution, each bin's
+    mass spread evenly over the bin (so the read-out is not quantised to bin centres), searched on a grid
+    of ``grid_per_bin`` points a bin. Confidence = 1 - (that least expected distance) / (pi / 2): 1 for all
+    mass at one point, 0 for a uniform distribution (whose expected distance is pi / 2).
+    """
+    p = torch.softmax(logits.float(), dim=1)
+    n_bins = p.shape[1]
+    pts = bin_centres(n_bins, sub).to(p.device)  # (K, sub)
+    grid = (torch.arange(n_bins * grid_per_bin, dtype=torch.float64, device=p.device) + 0.5) * (
+        2 * math.pi / (n_bins * grid_per_bin))
+    dist = _wrap(grid[:, None, None] - pts[None]).abs().mean(2).float()  # (G, K) expected distance per bin
+    expected = p @ dist.T  # (n, G)
+    best, g = expected.min(1)
+    angle = grid.float()[g]
+    conf = (1.0 - best / (math.pi / 2)).clamp(0.0, 1.0)
+    return torch.stack([conf * torch.cos(angle), conf * torch.sin(angle)], dim=1)
 
 
 def descriptor_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -294,5 +366,5 @@ def build_model(preset: str | Preset, in_channels: int, pretrained: bool | str |
     p = get_preset(preset)
     return DeepCycleNet(
         in_channels=in_channels, backbone=p.backbone, truncate=p.truncate, pretrained=pretrained,
-        cycle_head=p.cycle_weight > 0,
+        cycle_head=p.cycle_weight > 0, cycle_bins=p.cycle_bins,
     )

@@ -135,7 +135,7 @@ def _network(ckpt: dict[str, Any]) -> Any:
 
     info = ckpt["info"]
     net = DeepCycleNet(int(info["in_channels"]), str(info["backbone"]), bool(info["truncate"]), pretrained=None,
-                       cycle_head=bool(info.get("cycle_head", False)))
+                       cycle_head=bool(info.get("cycle_head", False)), cycle_bins=int(info.get("cycle_bins", 0)))
     net.load_state_dict(ckpt["model"])
     return net.eval().to(memory_format=torch.channels_last)
 

@@ -143,9 +143,10 @@ def evaluate(
         if cycle is not None and cyc is not None:
             tgt, known = cycle.batch(cid, dev)
             if bool(known.any()):
-                out = cyc.float()[known]
-                cyc_loss += float(((out - tgt[known]) ** 2).sum(1).sum())
-                got = torch.atan2(out[:, 1], out[:, 0])
+                out = cyc[known]
+                cyc_loss += float(model.cycle_loss(out, tgt[known])) * int(known.sum())
+                vec = model.cycle_vector(out)
+                got = torch.atan2(vec[:, 1], vec[:, 0])
                 want = torch.atan2(tgt[known, 1], tgt[known, 0])
                 cyc_err.append(torch.abs(torch.remainder(got - want + math.pi, 2 * math.pi) - math.pi).cpu().numpy())
     y = np.concatenate(ys) if ys else np.zeros(0, np.int64)
@@ -535,7 +536,7 @@ def _build_model(run: _Run, pretrained: Any, cycle_T_hours: float | None) -> Non
         )
     run.info = {
         "in_channels": len(data.channels), "backbone": p.backbone, "truncate": p.truncate, "n_classes": 4,
-        "cycle_head": cycle is not None,
+        "cycle_head": cycle is not None, "cycle_bins": int(p.cycle_bins) if cycle is not None else 0,
         "mode": run.mode, "channels": _channel_names(run), "roles": list(D.MODES[run.mode]), "preset": p.name,
         "class_names": list(CLASS_NAMES), "crop_size": int(run.store.crops.shape[-1]), "normalisation": NORMALISATION,
         "pretrained_from": model.pretrained_from, "seed": int(run.seed),
@@ -623,7 +624,7 @@ def _train_epoch(
             tgt, known = cycle.batch(cid, dev)
             n_known = int(known.sum())
             if n_known:
-                cyc_loss = ((cyc.float()[known] - tgt[known]) ** 2).sum(1).mean()
+                cyc_loss = run.model.cycle_loss(cyc[known], tgt[known])
                 running[3] += float(cyc_loss.detach()) * n_known
                 running[4] += n_known
             else:  # keep the head in the graph (DDP needs every parameter to get a gradient)

@@ -102,3 +102,47 @@ def test_simulated_store_gates_on_fitting_cells_only(tmp_path):
     assert fit.sum() > 0 and (~fit).sum() > 0
     expected = fucci.classify(cells["fucci_red"], cells["fucci_green"], fit=fit)
     np.testing.assert_array_equal(cells["class"].to_numpy(), expected)
+
+
+def _forest(n_trees: int) -> pd.DataFrame:
+    """``n_trees`` family trees, each: founder (full cycle) -> two daughters (one full cycle, one not) ->
+    a granddaughter of the full-cycle daughter; 2 full-cycle tracks a tree."""
+    rows, tid = [], 0
+    for t in range(n_trees):
+        founder, d1, d2, g = tid, tid + 1, tid + 2, tid + 3
+        tid += 4
+        for track, parent, full in ((founder, -1, True), (d1, founder, True), (d2, founder, False), (g, d1, False)):
+            for f in range(3):
+                rows.append({"field": 0, "track_id": track, "parent_track_id": parent, "full_cycle": full,
+                             "frame": f, "tree": t})
+    cells = pd.DataFrame(rows)
+    cells.insert(0, "cell_id", np.arange(len(cells)))
+    return cells
+
+
+def test_a_share_of_the_full_cycle_tracks_is_held_out_by_whole_family_trees():
+    from deepcycle_core.data.split import MIN_HELDOUT_TRACKS, family_trees, lineage_holdout
+
+    cells = _forest(100)  # 200 full-cycle tracks
+    tree = family_trees(cells)
+    assert pd.Series(tree).groupby(cells["tree"].to_numpy()).nunique().eq(1).all()  # one key a tree
+    assert len(np.unique(tree)) == 100
+    heldout, excluded = lineage_holdout(cells, share=0.5)
+    held_tracks = cells.loc[heldout, "track_id"].nunique()
+    assert held_tracks == 100  # half of the 200 (trees hold 2 each)
+    # a tree is all on one side: held-out trees' other tracks excluded, the other trees free (train/val)
+    side = pd.Series(np.where(heldout | excluded, "out", "fit")).groupby(cells["tree"].to_numpy()).nunique()
+    assert side.eq(1).all()
+    assert not (heldout & ~cells["full_cycle"].to_numpy()).any()
+    split = make_split(cells, seed=0)
+    m = cells.merge(split, on="cell_id")
+    assert m.loc[m["split"].isin(FIT_SPLITS), "full_cycle"].any()  # full-cycle tracks now train (exact labels)
+    # never below the minimum, and a small movie keeps every full-cycle track out
+    few = _forest(20)  # 40 full-cycle tracks < MIN_HELDOUT_TRACKS
+    np.testing.assert_array_equal(lineage_holdout(few, 0.5)[0], holdout_masks(few)[0])
+    h, _ = lineage_holdout(_forest(40), 0.5)  # 80 full-cycle tracks: 40 would be too few
+    assert _forest(40).loc[h, "track_id"].nunique() >= MIN_HELDOUT_TRACKS
+    # the draw is a property of the data: the same trees whatever the training seed
+    assert make_split(cells, seed=5)["split"].eq("heldout").equals(split["split"].eq("heldout"))
+    with pytest.raises(ValueError, match="share"):
+        lineage_holdout(cells, share=0.0)
