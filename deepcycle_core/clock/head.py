@@ -26,7 +26,14 @@ import pandas as pd
 
 from ..net.cycle_targets import CYCLE_COLUMNS  # the head's output columns: one home, torch-free
 
-__all__ = ["clock_positions", "clock_predictions", "has_cycle_head", "judge_clock", "read_clock"]
+__all__ = ["CLOCK_TABLE_COLUMNS", "calibrate_clock", "calibration_cells", "clock_positions", "clock_table", "clock_predictions",
+           "has_cycle_head", "judge_clock", "read_clock"]
+
+#: What :func:`read_clock` gives per cell: the position, its hours (x T), the head's confidence and the
+#: calibrated interval (the arc forward from ``interval_lo`` to ``interval_hi``, its length in hours).
+CLOCK_TABLE_COLUMNS: tuple[str, ...] = (
+    "cell_id", "cycle_cos", "cycle_sin", "clock", "clock_h", "confidence", "interval_lo", "interval_hi", "interval_h",
+)
 
 
 
@@ -49,10 +56,37 @@ def clock_positions(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return pos, np.hypot(c, s)
 
 
+def calibration_cells(split: pd.DataFrame) -> np.ndarray:
+    """The cells that calibrate a clock's intervals: the validation split's (never trained on, never held out)."""
+    return split.loc[split["split"].astype(str) == "val", "cell_id"].to_numpy(dtype=np.int64)
+
+
+def calibrate_clock(
+    table: pd.DataFrame, cells: pd.DataFrame, calib_ids: Any, frame_interval_h: float, T_hours: float,
+    level: float = 0.8,
+) -> Any:
+    """:class:`~deepcycle_core.clock.uncertainty.IntervalCalibration` of a clock head's outputs ``table``,
+    from the cells ``calib_ids`` that carry a cycle target (the same visible-event labels as training).
+
+    ``cells`` is the store's whole cell table (the targets read each cell's track)."""
+    from ..net.cycle_targets import cycle_targets
+    from .uncertainty import calibrate_intervals
+
+    targets = cycle_targets(cells, frame_interval_h, T_hours)
+    label = pd.Series(targets.position, index=cells["cell_id"].to_numpy(dtype=np.int64))
+    ids = np.asarray(calib_ids, dtype=np.int64)
+    rows = table[table["cell_id"].isin(ids)]
+    pos, conf = clock_positions(rows)
+    return calibrate_intervals(pos, conf, label.reindex(rows["cell_id"].to_numpy(dtype=np.int64)).to_numpy(),
+                               level=level)
+
+
 def clock_predictions(
-    table: pd.DataFrame, fit_ids: Any, eval_ids: Any, T_hours: float | None
+    table: pd.DataFrame, fit_ids: Any, eval_ids: Any, T_hours: float | None, calibration: Any = None
 ) -> pd.DataFrame:
-    """``cell_id, pseudotime, hours, hours_era, confidence`` for ``eval_ids``.
+    """``cell_id, pseudotime, hours, hours_era, confidence`` for ``eval_ids``; with a ``calibration``
+    (:func:`calibrate_clock`) also ``interval_lo, interval_hi`` (the arc forward from lo to hi, turns) and
+    ``interval_h`` (its length in hours).
 
     ``hours``: position x T; ``hours_era``: ERA of the position's mid-rank among the FITTING cells
     (never the evaluated ones). Both NaN without a doubling time.
@@ -70,16 +104,57 @@ def clock_predictions(
     F = (np.searchsorted(ref, p, side="left") + np.searchsorted(ref, p, side="right")) / (2.0 * ref.size)
     age = era_age_fraction(np.clip(F, 0.5 / ref.size, 1.0 - 0.5 / ref.size))
     T = float(T_hours) if T_hours else np.nan
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "cell_id": cid[keep], "pseudotime": p, "hours": p * T, "hours_era": age * T, "confidence": conf[keep],
     })
+    if calibration is not None:
+        lo, hi, width = calibration.intervals(p, conf[keep])
+        out["interval_lo"], out["interval_hi"], out["interval_h"] = lo, hi, width * T
+    return out
 
 
-def read_clock(run: Any) -> pd.DataFrame:
-    """``cell_id, cycle_cos, cycle_sin, clock, confidence`` of every cell of a run, from the embed stage's
-    descriptors (refused when stale, like every reader of them). ``clock`` is the position in [0, 1)."""
+def clock_table(desc: pd.DataFrame, store: Any, split: pd.DataFrame | None, level: float = 0.8) -> pd.DataFrame:
+    """:data:`CLOCK_TABLE_COLUMNS` of the cells of a descriptor table ``desc`` with the cycle head's columns.
+
+    ``clock`` is the position in [0, 1), ``clock_h`` = clock x T (the doubling time of the store's cell
+    counts, the T the head was trained with). The ``level`` interval is calibrated on ``split``'s
+    validation cells (:func:`calibrate_clock`); the interval columns are NaN without a split or with too
+    few labelled validation cells (``attrs['intervals']`` says why).
+    """
+    from ..net.cycle_targets import doubling_time_of_store_cells
+
+    if not has_cycle_head(desc.columns):
+        raise ValueError("no cycle-head columns: the network was trained without the head (preset cycle_weight = 0)")
+    pos, conf = clock_positions(desc)
+    try:
+        T = doubling_time_of_store_cells(store.cells)
+    except ValueError:
+        T = float("nan")
+    out = pd.DataFrame({"cell_id": desc["cell_id"].to_numpy(), CYCLE_COLUMNS[0]: desc[CYCLE_COLUMNS[0]].to_numpy(),
+                        CYCLE_COLUMNS[1]: desc[CYCLE_COLUMNS[1]].to_numpy(), "clock": pos, "clock_h": pos * T,
+                        "confidence": conf, "interval_lo": np.nan, "interval_hi": np.nan, "interval_h": np.nan})
+    try:
+        if split is None:
+            raise ValueError("no split, so no validation cells to calibrate the intervals on")
+        dt_h = float(store.meta["frame_interval_min"]) / 60.0
+        cal = calibrate_clock(desc, store.cells, calibration_cells(split), dt_h, T, level)
+    except ValueError as exc:
+        out.attrs["intervals"] = f"no intervals: {exc}"
+        return out
+    lo, hi, width = cal.intervals(pos, conf)
+    out["interval_lo"], out["interval_hi"], out["interval_h"] = lo, hi, width * T
+    out.attrs["intervals"] = f"{level:.0%} intervals calibrated on {int(cal.n_cells.sum()):,} validation cells"
+    out.attrs["calibration"] = cal.to_dict()
+    return out
+
+
+def read_clock(run: Any, level: float = 0.8) -> pd.DataFrame:
+    """:func:`clock_table` of every cell of a run, from the embed stage's descriptors (refused when stale,
+    like every reader of them), calibrated on the run's split (checked against the store)."""
     from ..data import fingerprint
     from ..data.runs import RunDir
+    from ..data.split import read_split
+    from ..data.store import open_store
 
     run = run if isinstance(run, RunDir) else RunDir(run)
     if not run.descriptors.exists():
@@ -89,9 +164,11 @@ def read_clock(run: Any) -> pd.DataFrame:
     if not has_cycle_head(desc.columns):
         raise ValueError(f"{run.descriptors}: no cycle-head columns: the network was trained without the head "
                          "(preset cycle_weight = 0)")
-    pos, conf = clock_positions(desc)
-    return pd.DataFrame({"cell_id": desc["cell_id"].to_numpy(), CYCLE_COLUMNS[0]: desc[CYCLE_COLUMNS[0]].to_numpy(),
-                         CYCLE_COLUMNS[1]: desc[CYCLE_COLUMNS[1]].to_numpy(), "clock": pos, "confidence": conf})
+    split = None
+    if run.split.exists():
+        fingerprint.check_split(run)
+        split = read_split(run.split)
+    return clock_table(desc, open_store(run.store), split, level)
 
 
 def judge_clock(position: Any, cells: pd.DataFrame) -> Any:

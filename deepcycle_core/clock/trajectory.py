@@ -42,7 +42,7 @@ from ..data.runs import RunDir
 from ..data.split import FIT_SPLITS, read_split
 
 __all__ = [
-    "CLASS_ORDER", "NO_RING_NAME", "RING_VERSION", "NoRing", "Orientation", "Ring", "TrajectoryResult", "descriptor_columns",
+    "CLASS_ORDER", "CLOCK_NAME", "NO_RING_NAME", "RING_VERSION", "NoRing", "Orientation", "Ring", "TrajectoryResult", "descriptor_columns",
     "fit_closed_curve", "fit_ring", "fit_ring_som", "load_ring", "orient", "project_to_curve", "read_descriptor_matrix",
     "refresh_command", "register_cli", "run_trajectory", "run_doubling_time", "som_nodes_of", "try_trajectory",
 ]
@@ -52,6 +52,9 @@ CLASS_ORDER = (0, 1, 3, 2)
 RING_VERSION = 1
 #: What the trajectory stage writes instead of a ring when the descriptors give none (its reason).
 NO_RING_NAME = "no_ring.json"
+
+#: Every cell's cycle-head clock with its calibrated interval (written when the descriptors have the head).
+CLOCK_NAME = "clock.parquet"
 
 
 class NoRing(ValueError):
@@ -859,6 +862,7 @@ def run_trajectory(
         raise ValueError(f"{dpath}: no FUCCI class labels or tracks in the store and descriptors are not 4 class scores")
     tdir = Path(out_dir) if out_dir is not None else run.trajectory
     T, T_source = _stage_doubling_time(T_hours, cells)
+    clock_path = _write_clock(tdir, dpath, run, split_path)  # the cycle head's clock needs no ring
     try:
         ring = fit_ring(X[fit_mask], classes, tracks=tracks, orientation=orientation, whiten=whiten,
                         n_harmonics=n_harmonics, smoothing=smoothing, som_nodes=som_nodes,
@@ -880,10 +884,26 @@ def run_trajectory(
     params = {"T_hours": T_hours, "whiten": bool(whiten), "n_harmonics": int(n_harmonics),
               "smoothing": float(smoothing), "som_nodes": int(som_nodes), "max_fit_cells": int(max_fit_cells),
               "use_labels": bool(use_labels), "seed": int(seed), "orientation": orientation}
-    write_stamp(tdir, stage="trajectory", outputs=[table, ring_path],
+    write_stamp(tdir, stage="trajectory", outputs=[table, ring_path] + ([clock_path] if clock_path else []),
                 inputs={"store": run.store, "descriptors": dpath, "split": split_path}, params=params,
                 command=refresh_command(run, descriptors_path, params), root=run.root, memo=memo)
     return out, ring
+
+
+def _write_clock(tdir: Path, dpath: Path, run: RunDir, split_path: Path) -> Path | None:
+    """``trajectory/clock.parquet``: every cell's clock with its calibrated 80 % interval
+    (:func:`deepcycle_core.clock.head.clock_table`), when the descriptors carry the cycle head; else none."""
+    from ..data.store import open_store
+    from .head import clock_table, has_cycle_head
+
+    desc = pd.read_parquet(dpath)
+    path = tdir / CLOCK_NAME
+    if not has_cycle_head(desc.columns):
+        path.unlink(missing_ok=True)
+        return None
+    split = read_split(split_path) if split_path.exists() else None
+    write_parquet_atomic(path, clock_table(desc, open_store(run.store), split), parents=True)
+    return path
 
 
 def _stage_doubling_time(T_hours: float | None, cells: pd.DataFrame) -> tuple[float | None, str]:

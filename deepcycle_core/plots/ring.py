@@ -34,6 +34,8 @@ __all__ = [
     "era_summary",
     "fucci_peaks_summary",
     "held_out_clock_summary",
+    "interval_figure",
+    "interval_summary",
     "no_hours_reason",
     "ring_figure",
     "ring_gallery_figure",
@@ -237,9 +239,52 @@ def clock_verdict_summary(judged: Any, dc: pd.DataFrame) -> str:
 
 
 def held_out_clock_summary(dc: pd.DataFrame, split: pd.DataFrame) -> str:
-    """The cycle head on the held-out full-cycle cells against the true age (simulated data)."""
+    """The cycle head on the held-out full-cycle cells against the true age (simulated data), and how
+    many of them their 80 % interval holds."""
+    from ..clock.uncertainty import on_arc
+
     h = dc[(split["split"] == "heldout").to_numpy()]
     r = metrics.fisher_lee(2 * np.pi * h["clock"].to_numpy(), 2 * np.pi * h["true_age"].to_numpy())
     mae = metrics.circular_mae(h["clock"].to_numpy(), h["true_age"].to_numpy())
-    return (f"held-out cells: {len(h):,}; Fisher-Lee clock vs true age {r:.2f}; "
-            f"circular error {mae:.3f} of a cycle = {mae * h['true_cycle_h'].mean():.2f} h at their mean cycle length")
+    text = (f"held-out cells: {len(h):,}; Fisher-Lee clock vs true age {r:.2f};\n"
+            f"circular error {mae:.3f} of a cycle = {mae * h['true_cycle_h'].mean():.2f} h at their mean "
+            "cycle length")
+    if "interval_lo" in h.columns and h["interval_lo"].notna().all() and len(h):
+        cover = on_arc(h["true_age"], h["interval_lo"], h["interval_hi"]).mean()
+        text += f"\n80 % intervals cover {100 * cover:.0f} % of held-out cells"
+    return text
+
+
+def interval_summary(dc: pd.DataFrame) -> str:
+    """How the clock's intervals were calibrated and how wide they are (no truth needed)."""
+    note = dc.attrs.get("intervals", "")
+    w = dc["interval_h"].dropna()
+    if w.empty:
+        return note or "no intervals"
+    q10, q50, q90 = w.quantile([0.1, 0.5, 0.9])
+    return (f"{note}\ninterval length: median {q50:.1f} h (10th-90th percentile {q10:.1f}-{q90:.1f} h); "
+            f"{(w <= q50).mean():.0%} of cells\nhave an interval no longer than the median")
+
+
+def interval_figure(dc: pd.DataFrame):
+    """Left: the cycle head's plane, each hexagon coloured by its cells' median interval length (h);
+    right: the interval length along the clock position (median and 10-90 % band)."""
+    fig, axes = _subplots(1, 2, figsize=(10, 4.4))
+    ok = dc["interval_h"].notna().to_numpy()
+    d = dc[ok]
+    hb = axes[0].hexbin(d["cycle_cos"], d["cycle_sin"], C=d["interval_h"], reduce_C_function=np.median,
+                        gridsize=45, cmap="viridis", mincnt=3)
+    fig.colorbar(hb, ax=axes[0], label="80 % interval (h)")
+    axes[0].set(xlabel="cos output", ylabel="sin output", aspect="equal",
+                title="cycle head: interval length")
+    bins = np.linspace(0, 1, 21)
+    which = np.clip(np.digitize(d["clock"], bins) - 1, 0, 19)
+    g = d.groupby(which)["interval_h"]
+    mid = 0.5 * (bins[:-1] + bins[1:])[g.median().index]
+    axes[1].fill_between(mid, g.quantile(0.1), g.quantile(0.9), alpha=0.3, label="10-90 %")
+    axes[1].plot(mid, g.median(), "o-", label="median")
+    axes[1].set(xlabel="clock position (0 = division)", ylabel="80 % interval (h)",
+                title="where the clock is unsure", xlim=(0, 1))
+    axes[1].legend(loc="upper right", frameon=False)
+    fig.tight_layout()
+    return fig
