@@ -48,11 +48,13 @@ html: $(STAMP)
 	@echo "open _build/html/index.html"
 
 # The reference networks the default chapters install (data/reference/: weights + card.json). Trains the
-# recipe in deepcycle_core.net.reference on the default profile's movie (simulated first if missing);
+# recipe in deepcycle_core.net.reference on the default profile's movie (simulated first if missing), then
+# the oracle-label reference (the both network on TRUE ages; only its held-out outputs are kept);
 # about 55 min for the four networks on 2 cores with AVX2 (fp32). Commit data/reference/ afterwards.
 model: $(STAMP)
 	$(BIN)/deepcycle run --profile default --chapters 01_data
 	$(BIN)/deepcycle reference train --run data/runs/default
+	$(BIN)/deepcycle reference oracle --run data/runs/default
 
 smoke: $(STAMP)
 	$(BIN)/deepcycle run --profile smoke

@@ -16,7 +16,7 @@ _PUBLIC = {
     "model": ["BACKBONES", "CYCLE_BINS", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "bin_centres", "build_model", "descriptor_from_logits", "distribution_readout", "soft_bin_targets", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained", "use_bf16"],
     "normalise": ["MODES", "NORMALISATION", "frame_norm", "mode_channels", "normalise_crops"],
     "reference": ["CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card", "reference_dir", "train_reference"],
-    "train": ["KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],
+    "train": ["CYCLE_LABELS", "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],
     "dataset": ["SIZE_BLIND_ZOOM", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample", "stain_conserving_zoom"],
 }
 

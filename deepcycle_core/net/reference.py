@@ -34,11 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ..data import fingerprint as fp
-from ..data.atomic import write_csv_atomic, write_json_atomic
+from ..data.atomic import write_csv_atomic, write_json_atomic, write_parquet_atomic
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .model import get_preset, use_bf16
 from ..data.runs import RunDir, repo_root, resolve_run
@@ -46,12 +47,13 @@ from ..data.split import make_split, write_split
 from ..data.store import open_store
 
 __all__ = [
-    "CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card",
-    "reference_dir",
-    "register_cli", "train_reference",
+    "CARD_NAME", "ORACLE_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference",
+    "oracle_predictions", "read_card", "reference_dir", "register_cli", "train_oracle", "train_reference",
 ]
 
 CARD_NAME = "card.json"
+#: The oracle-label network's outputs on the held-out cells (a reference that uses truth; see train_oracle).
+ORACLE_NAME = "oracle_heldout.parquet"
 #: The reference recipe: the default preset (ResNet18 cut after stage 3, AdamW one-cycle, batch 128,
 #: class-balanced sampling, dihedral augmentation, the cycle head) for 10 passes over the training cells.
 #: ``both_sizeblind`` is the BF + nuclear network trained size-blind (a random zoom that keeps each
@@ -302,6 +304,79 @@ def install_reference(run: str | os.PathLike, modes: list[str], folder: str | os
     return out
 
 
+def train_oracle(
+    run: str | os.PathLike = "data/runs/default", out: str | os.PathLike | None = None, threads: int | None = None,
+    epochs: int | None = None, progress: bool = True,
+) -> dict[str, Any]:
+    """What this network reads with PERFECT labels: the ``both`` network trained by the recipe with the
+    simulator's true age of every non-held-out cell as the cycle head's label (``cycle_labels="oracle"``),
+    its cycle-head outputs on the held-out cells written to ``<out>/oracle_heldout.parquet`` and its
+    figures to the card (``oracle``). A reference that uses truth, never a method; the validation chapter
+    scores it like any clock, flagged. Only outputs are kept (~0.2 MB), not the weights.
+    """
+    from .embed import run_model
+    from .normalise import frame_norm, mode_channels, normalise_crops
+    from .train import train
+
+    store_path, rd = resolve_run(run)
+    rd = rd or RunDir(store_path.parent)
+    out = Path(out) if out is not None else reference_dir()
+    card = read_card(out)
+    store = open_store(store_path)
+    if card["data"]["store"] != _store_identity(store):
+        raise ReferenceError(f"{store_path}: not the store of the reference card {out / CARD_NAME}; train the networks first")
+    if threads:
+        torch.set_num_threads(int(threads))
+    recipe = card["recipe"] | ({"epochs": int(epochs)} if epochs else {})
+    tdir = rd.root / "reference_train" / "oracle"
+    summary = train(rd.root, tdir, preset=recipe["preset"], mode="both", epochs=recipe["epochs"], seed=recipe["seed"],
+                    samples_per_epoch=recipe["samples_per_epoch"], val_cells=recipe["val_cells"],
+                    heldout_cells=recipe["heldout_cells"], progress=progress, reuse=True, device="cpu",
+                    cycle_labels="oracle")
+    ckpt = load_checkpoint(tdir / RunDir.CHECKPOINT_NAME)
+    net = _network(ckpt)
+    split = pd.read_parquet(tdir / RunDir.SPLIT_NAME)
+    held = np.sort(split.loc[split["split"] == "heldout", "cell_id"].to_numpy(dtype=np.int64))
+    cid = store.cells["cell_id"].to_numpy(dtype=np.int64)
+    rows = np.searchsorted(cid, held) if np.all(np.diff(cid) > 0) else pd.Index(cid).get_indexer(held)
+    channels = mode_channels(store, "both")
+    med, std = frame_norm(store, channels)
+    x = normalise_crops(store.take(rows)[:, channels], med[rows], std[rows])
+    _, _, cyc = run_model(net.to(memory_format=torch.contiguous_format), x, batch_size=512, precision="fp32",
+                          features=False, channels_last=False)
+    table = pd.DataFrame({"cell_id": held, "cycle_cos": cyc[:, 0], "cycle_sin": cyc[:, 1]})
+    path = out / ORACLE_NAME
+    write_parquet_atomic(path, table)
+    hist = pd.read_csv(tdir / RunDir.HISTORY_NAME)
+    card = read_card(out)
+    card["oracle"] = {
+        "what": "the both network trained with the simulator's TRUE ages (uses truth: a reference, never a method)",
+        "file": path.name, "sha256": fp.file_digest(path), "commit": _commit(), "epochs": recipe["epochs"],
+        "train_cells": int(len(pd.read_parquet(tdir / RunDir.SPLIT_NAME).query("split in ['train', 'excluded']"))),
+        "train_seconds": round(float(summary["train_seconds"]), 1),
+        "train_images_per_s": round(int(hist["train_samples"].sum()) / max(float(summary["train_seconds"]), 1e-9), 1),
+        "cycle": summary.get("cycle"), "bf16": summary["bf16"],
+    }
+    write_json_atomic(out / CARD_NAME, card, indent=1)
+    return card["oracle"]
+
+
+def oracle_predictions(store: Any, folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """``cell_id, cycle_cos, cycle_sin`` of the oracle-label network on the held-out cells of ``store``,
+    checked: the card must name this store and the file must be the one it records."""
+    folder = Path(folder or reference_dir())
+    card = read_card(folder)
+    oracle = card.get("oracle")
+    if oracle is None:
+        raise ReferenceError(f"{folder / CARD_NAME}: no oracle-label run; make it with `deepcycle reference oracle`")
+    if card["data"]["store"] != _store_identity(store):
+        raise ReferenceError(f"{store.path}: the oracle-label run belongs to another movie (the card's store differs)")
+    path = folder / oracle["file"]
+    if not path.is_file() or fp.file_digest(path) != oracle["sha256"]:
+        raise ReferenceError(f"{path}: missing or not the file the card records; remake it with `deepcycle reference oracle`")
+    return pd.read_parquet(path)
+
+
 # ----------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------
@@ -317,6 +392,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (for a quick check only)")
     t.set_defaults(func=_cli_train)
+    o = sub.add_parser("oracle", help="train the both network on TRUE ages (a reference using truth) and keep "
+                                      "its held-out outputs in data/reference/")
+    o.add_argument("--run", default="data/runs/default")
+    o.add_argument("--threads", type=int, default=None)
+    o.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (for a quick check only)")
+    o.set_defaults(func=_cli_oracle)
     i = sub.add_parser("install", help="put the reference networks in <run>/train/<mode>/")
     i.add_argument("--run", default="data/runs/default")
     i.add_argument("--modes", default="both,bf_only,nuclear_only")
@@ -330,6 +411,12 @@ def _cli_train(args: argparse.Namespace) -> int:
         f = net["figures"]
         print(f"{mode}: val accuracy {f['val']['accuracy']:.3f}, held-out {f['heldout']['accuracy']:.3f}, "
               f"{net['train_seconds']:.0f} s, {net['train_images_per_s']:.0f} img/s -> {net['file']}")
+    return 0
+
+
+def _cli_oracle(args: argparse.Namespace) -> int:
+    o = train_oracle(args.run, threads=args.threads, epochs=args.epochs)
+    print(f"oracle labels: {o['train_cells']:,} cells, {o['train_seconds']:.0f} s, {o['train_images_per_s']:.0f} img/s -> {o['file']}")
     return 0
 
 

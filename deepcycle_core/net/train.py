@@ -51,8 +51,11 @@ from ..data.store import CellStore, open_store
 from ..data.values import non_negative_int, positive_float, positive_int, whole_number
 
 __all__ = [
-    "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
+    "CYCLE_LABELS", "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "register_cli", "train", "weights_digest",
 ]
+
+#: Where the cycle head's labels come from: the movie's visible events, or (a reference) the simulator's truth.
+CYCLE_LABELS: tuple[str, ...] = ("movie", "oracle")
 
 #: Test hook: SIGKILL this process after this many optimizer steps (simulates a crash mid-epoch).
 KILL_ENV = "DEEPCYCLE_TRAIN_KILL_AFTER_STEPS"
@@ -163,8 +166,10 @@ def evaluate(
 class CycleLabels:
     """The cycle head's targets for every store cell, as tensors looked up by cell id in each batch."""
 
-    def __init__(self, store: CellStore, T_hours: float | None = None) -> None:
+    def __init__(self, store: CellStore, T_hours: float | None = None, oracle: bool = False) -> None:
         cells = store.cells
+        if oracle and "true_age" not in cells.columns:
+            raise ValueError(f"{store.path}: oracle cycle labels need the simulator's true_age column")
         if T_hours is not None:
             T = float(T_hours)
         else:
@@ -180,7 +185,10 @@ class CycleLabels:
         self.T_hours = float(T)
         self.counts = t.counts()
         self.position = t.position
-        vec = as_unit_vectors(t.position)
+        if oracle:  # every cell's true position (a reference; never a method)
+            self.position = np.mod(cells["true_age"].to_numpy(dtype=np.float64), 1.0)
+            self.counts = {"oracle": int(np.isfinite(self.position).sum())}
+        vec = as_unit_vectors(self.position)
         self.known = torch.from_numpy(np.isfinite(vec[:, 0]))
         self.vectors = torch.from_numpy(np.nan_to_num(vec))
 
@@ -300,6 +308,7 @@ def train(
     deterministic: bool = True,
     reuse: bool = False,
     cycle_T_hours: float | None = None,
+    cycle_labels: str = "movie",
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train on the store in ``source`` (a run folder or a store folder); return the summary.
@@ -309,12 +318,16 @@ def train(
     sees every class often. ``val_cells``/``heldout_cells`` cap the fixed seeded subsets evaluated
     each epoch / at the end. ``overrides`` change preset fields (e.g. ``batch_size=32``, ``lr=1e-3``).
     ``cycle_T_hours`` sets the cycle length of the cycle head's targets (default: the doubling time of the
-    store's growth curve). ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
+    store's growth curve). ``cycle_labels="oracle"`` trains the cycle head on the simulator's TRUE age of
+    every non-held-out cell, the excluded relatives included (a reference of what the network could read
+    with perfect labels, never a method; needs a simulated store). ``reuse=True`` returns the existing ``summary.json`` without training when ``out_dir`` already
     holds a finished run with exactly these settings on this very store (as the book does on re-runs).
     Under ``torchrun`` (WORLD_SIZE > 1) every rank trains on its slice of each global batch and rank 0
     writes the outputs; every rank returns ``{'rank', 'weights_sha256', ...}``.
     """
     p = get_preset(preset, **overrides)
+    if cycle_labels not in CYCLE_LABELS:
+        raise ValueError(f"cycle_labels must be one of {CYCLE_LABELS}, got {cycle_labels!r}")
     epochs = whole_number("epochs", epochs if epochs is not None else p.epochs)
     whole_number("batch_size", p.batch_size)  # 0 would divide by zero counting the batches
     # None means "the default"; a 0 (or negative, fractional, non-finite) count is an error, not None.
@@ -340,7 +353,7 @@ def train(
         return _train(
             store, out, p, mode, epochs, seed, resume, dev, rank, world, progress, samples_per_epoch, val_cells,
             heldout_cells, val_fraction, num_workers, buffer_chunks, pretrained, checkpoint_every, reuse,
-            cycle_T_hours,
+            cycle_T_hours, cycle_labels,
         )
     finally:
         torch.use_deterministic_algorithms(prev_det)
@@ -385,6 +398,7 @@ class _Run:
     sched: Any = None
     criterion: Any = None
     cycle: CycleLabels | None = None
+    cycle_labels: str = "movie"  # or "oracle" (the simulator's true ages; a reference, never a method)
     info: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     mf: Any = None
@@ -410,10 +424,12 @@ def _train(
     rank: int, world: int, progress: bool, samples_per_epoch: int | None, val_cells: int | None,
     heldout_cells: int | None, val_fraction: float, num_workers: int, buffer_chunks: int,
     pretrained: Any, checkpoint_every: int | None, reuse: bool = False, cycle_T_hours: float | None = None,
+    cycle_labels: str = "movie",
 ) -> dict[str, Any]:
     t_start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(store, out, p, mode, epochs, seed, dev, rank, world, progress)
+    run.cycle_labels = cycle_labels
     last_path, best_path = run.last_path, run.best_path
     split_path, summary_path = out / RunDir.SPLIT_NAME, out / RunDir.SUMMARY_NAME
     ckpt = load_checkpoint(last_path) if resume and last_path.exists() else None
@@ -478,6 +494,8 @@ def _load_data(
     run.split = split
     data = D.TrainingData.from_store(store, run.mode, split=split)
     train_idx = data.indices("train")
+    if run.cycle_labels == "oracle":  # the oracle reference trains on every non-held-out cell
+        train_idx = np.sort(np.concatenate([train_idx, data.indices("excluded")]))
     if len(train_idx) == 0:
         raise ValueError(f"{store.path}: no labelled training cells (class >= 0) outside the held-out tracks")
     D.class_weights(data.labels[train_idx])  # raises naming the empty class
@@ -508,6 +526,8 @@ def _run_config(
     }
     if cycle_T_hours is not None:
         config["cycle_T_hours"] = float(cycle_T_hours)
+    if run.cycle_labels != "movie":
+        config["cycle_labels"] = run.cycle_labels
     return config
 
 
@@ -528,7 +548,7 @@ def _build_model(run: _Run, pretrained: Any, cycle_T_hours: float | None) -> Non
     run.sched = _make_scheduler(run.opt, p, run.epochs * run.steps)
     loss_w = torch.as_tensor(D.class_weights(data.labels[run.train_idx])).to(dev) if p.balance == "loss" else None
     run.criterion = nn.CrossEntropyLoss(weight=loss_w)
-    cycle = run.cycle = CycleLabels(run.store, cycle_T_hours) if p.cycle_weight > 0 else None
+    cycle = run.cycle = CycleLabels(run.store, cycle_T_hours, oracle=run.cycle_labels == "oracle") if p.cycle_weight > 0 else None
     if cycle is not None and cycle.n_known(run.train_idx) == 0:
         raise ValueError(
             f"{run.store.path}: no training cell has a cycle target (no track born or dividing in the movie outside "

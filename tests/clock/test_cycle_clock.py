@@ -238,3 +238,19 @@ def test_the_reference_network_reads_the_same_clock_in_fp32_and_bf16(sim_run):
     gap_h = np.abs(np.angle(np.exp(1j * (p32 - p16)))) / (2 * np.pi) * info["cycle_T_hours"]
     assert np.median(gap_h) < 0.25 and np.percentile(gap_h, 90) < 1.0, gap_h
     assert np.abs(d32 - d16).max() < 0.5
+
+
+def test_oracle_labels_are_the_true_ages_of_every_non_held_out_cell(sim_run, tmp_path):
+    """The oracle-label reference (a row that uses truth): the head learns true ages, relatives included."""
+    from deepcycle_core.data.store import open_store
+    from deepcycle_core.net.train import CycleLabels, train
+
+    store = open_store(sim_run.store)
+    lab = CycleLabels(store, oracle=True)
+    np.testing.assert_allclose(lab.position, np.mod(store.cells["true_age"].to_numpy(), 1.0))
+    assert lab.counts == {"oracle": store.n_cells}
+    s = train(sim_run.root, tmp_path / "oracle", epochs=1, samples_per_epoch=32, batch_size=16, val_cells=32,
+              heldout_cells=32, pretrained=None, progress=False, threads=1, seed=1, device="cpu", cycle_labels="oracle")
+    assert s["cycle"]["targets"] == {"oracle": store.n_cells}
+    with pytest.raises(ValueError, match="cycle_labels"):
+        train(sim_run.root, tmp_path / "bad", epochs=1, cycle_labels="truth")
