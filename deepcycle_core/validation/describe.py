@@ -20,6 +20,10 @@ deepcycle_clock     the network's file above (its cycle head's ``cycle_cos, cycl
 bf_only_clock,      the ablation networks' files below (their cycle heads)
 nuclear_only_clock
 ceiling_hidden      none (the store's hidden variables, :mod:`deepcycle_core.validation.ceiling`)
+supervised_features :func:`deepcycle_core.validation.supervised.crop_measures`: radial profiles of the
+                    normalised crops, integrated stain (raw and over its frame's median), area
+ceiling_crops,      the supervised features' file (its stain over the frame median and its area)
+ceiling_crops_phase
 bf_only             the network trained on brightfield only (``train/bf_only/best.pt``)
 nuclear_only        the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
 nuclear_area        the data chapter's per-crop features (:func:`deepcycle_core.validation.features.measure`)
@@ -85,7 +89,8 @@ NETWORK_MODES: dict[str, str] = {"deepcycle": "both", "bf_only": "bf_only", "nuc
 #: (the file holds the 4 descriptors and the head's ``cycle_cos, cycle_sin``).
 DESCRIPTOR_BASE: dict[str, str] = {
     "deepcycle_som": "deepcycle", "deepcycle_clock": "deepcycle", "bf_only_clock": "bf_only",
-    "nuclear_only_clock": "nuclear_only",
+    "nuclear_only_clock": "nuclear_only", "ceiling_crops": "supervised_features",
+    "ceiling_crops_phase": "supervised_features",
 }
 
 #: Rows that read no descriptors at all: the ceiling is computed from the store's hidden variables.
@@ -400,8 +405,12 @@ def describe_method(
         from .baselines import pixel_pca_descriptors
 
         return pixel_pca_descriptors(store, fit_ids, ids, n_components=pca_components, pool=pca_pool)
+    if method == "supervised_features":
+        from .supervised import crop_measures
+
+        return crop_measures(store, ids)
     raise ValueError(f"{method!r} has no descriptors of its own; methods with some: "
-                     f"{', '.join([*NETWORK_MODES, 'nuclear_area', 'handmade', 'pixels_pca'])}")
+                     f"{', '.join([*NETWORK_MODES, 'nuclear_area', 'handmade', 'pixels_pca', 'supervised_features'])}")
 
 
 def run_describe(

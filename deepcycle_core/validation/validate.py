@@ -19,6 +19,11 @@ nuclear_area     the data chapter's single-feature read-out: nuclear area's rank
                  fitting cells, turned into an age by ERA (no ring; nuclei grow with age)
 handmade         integrated Hoechst, nuclear area, brightfield texture (:mod:`.baselines`)
 pixels_pca       PCA of the normalised raw crops (:mod:`.baselines`)
+supervised_      radial profiles, integrated stain and area per crop (:mod:`.supervised`), and a
+features         regressor fitted on the fitting cells with the clock head's own labels (no ring)
+ceiling_crops,   references that use truth: stain over its frame median and area from the crops,
+ceiling_crops_   the true mitotic progress (and the exact phase), neighbour regression on the
+phase            fitting cells' true ages (:mod:`.ceiling`; with ``ceiling_hidden``, the exact variables)
 ===============  =====================================================================
 
 One policy for every row: a ring is oriented (direction, origin) by the FUCCI classes of its fitting
@@ -35,10 +40,13 @@ are refused, naming the file and the command that refreshes them. Neither this m
 
 Metrics (one row a method, :data:`~deepcycle_core.validation.scoring.METRIC_COLUMNS`, computed by
 :func:`deepcycle_core.validation.scoring.score_predictions`): median per-track Spearman of unwrapped pseudotime
-against time since birth (tracks seen over >= 80 % of their cycle); Fisher–Lee and Jammalamadaka–SenGupta circular correlation of 2π·pseudotime
+against time since birth (tracks seen over >= 80 % of their cycle); Fisher–Lee circular correlation of 2π·pseudotime
 with the true position 2π·true_age; circular MAE in hours (pseudotime error times each cell's own cycle
-length); the ERA-hours MAE against true hours since birth (wrapped at the cell's cycle length, so
-"just divided" and "about to divide" are neighbours); the paper's averaged-curve Spearman and Kendall,
+length) and its worst tenth of the true cycle; the hours MAE against true hours since birth (wrapped
+at the cell's cycle length, so "just divided" and "about to divide" are neighbours; position x T for
+the clock head, the supervised baseline and the ceilings, ERA for the rings and the single feature);
+the 80 % intervals' coverage, median width and width-error rank correlation (rows with intervals:
+the clock head); the paper's averaged-curve Spearman and Kendall,
 both raw (wrapped values averaged, as the original did) and unwrapped (each track unwrapped like the
 per-track statistic; :func:`deepcycle_core.clock.metrics.paper_average_curve`).
 
@@ -61,7 +69,7 @@ import pandas as pd
 
 from ..data import fingerprint
 from ..data.atomic import write_csv_atomic, write_parquet_atomic
-from .ceiling import hidden_variable_predictions
+from .ceiling import crop_variable_predictions, hidden_variable_predictions
 from ..net.cycle_targets import CYCLE_COLUMNS
 from ..clock.head import clock_positions, clock_predictions, has_cycle_head, judge_clock
 from .describe import (
@@ -78,6 +86,7 @@ from .describe import (
 )
 from ..data.runs import RunDir
 from .scoring import (
+    INTERVAL_COLUMNS,
     METHOD_LABELS,
     METHODS,
     METRIC_COLUMNS,
@@ -125,7 +134,7 @@ __all__ = [
 CLOCK_METHODS: tuple[str, ...] = ("deepcycle_clock", "bf_only_clock", "nuclear_only_clock")
 
 #: Rows that use ground truth (a reference, never a method; they never pass a target).
-USES_TRUTH: tuple[str, ...] = ("ceiling_hidden",)
+USES_TRUTH: tuple[str, ...] = ("ceiling_crops", "ceiling_crops_phase", "ceiling_hidden")
 
 
 class RingFitError(ValueError):
@@ -323,7 +332,8 @@ def method_predictions(
     fitted here on ``fit_ids`` with the same code, and ``df.attrs['note']`` says so. Descriptors are
     read by :func:`read_method_descriptors` (``refresh``: the command named when they are stale).
     ``df.attrs['used_truth']`` is False for every method but the ceiling (:mod:`deepcycle_core.validation.ceiling`),
-    which is a reference computed from the simulator's hidden variables, never a method.
+    and the crop ceilings, references that read the simulator's hidden variables and the fitting cells'
+    true ages, never methods.
     """
     if method not in METHODS:
         raise ValueError(f"unknown validation method {method!r}; known: {METHODS}")
@@ -364,19 +374,76 @@ def method_predictions(
         desc = descriptors()
         if not has_cycle_head(desc.columns):
             raise RingFitError(f"the {DESCRIPTOR_BASE[method]} network has no cycle head (trained with cycle_weight=0)")
-        traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"])
+        traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"], calibration=_clock_calibration(desc, run, store))
         verdict = clock_verdict(desc, cells, fit_ids)
     elif method == "ceiling_hidden":
         traj = hidden_variable_predictions(cells, fit_ids, eval_ids, kw["T_hours"])
         verdict = "no ring"
+    elif method in ("ceiling_crops", "ceiling_crops_phase"):
+        traj = crop_variable_predictions(cells, descriptors(), fit_ids, eval_ids, kw["T_hours"],
+                                         with_phase=method == "ceiling_crops_phase")
+        verdict = "no ring"
+    elif method == "supervised_features":
+        traj, verdict, note = _supervised(descriptors(), store, fit_ids, eval_ids, seed, kw["T_hours"])
     else:  # bf_only, nuclear_only, handmade, pixels_pca: a ring through the method's descriptors
         traj = fit_descriptor_ring(descriptors(), cells, fit_ids, seed=seed, **kw)
         verdict = traj.attrs["verdict"]
-    out = traj[traj["cell_id"].isin(eval_ids)][["cell_id", "pseudotime", "hours"]].reset_index(drop=True)
+    keep = ["cell_id", "pseudotime", "hours", *[c for c in INTERVAL_COLUMNS if c in traj.columns]]
+    out = traj[traj["cell_id"].isin(eval_ids)][keep].reset_index(drop=True)
     out.attrs["note"] = note
     out.attrs["verdict"] = verdict
     out.attrs["used_truth"] = method in USES_TRUTH
     return out
+
+
+def _supervised(desc: pd.DataFrame, store: CellStore, fit_ids: np.ndarray, eval_ids: np.ndarray,
+                seed: int, T_run: float | None) -> tuple[pd.DataFrame, str, str]:
+    """The supervised baseline's predictions (:mod:`.supervised`) with the head's labels and T (the
+    doubling time of the store's cells, as training uses; the run's T where the growth curve gives none,
+    said in the note), the movie's verdict on its positions along the fitting tracks (in-sample there,
+    as the clock head's own verdict is) and the note."""
+    from ..net.cycle_targets import doubling_time_of_store_cells
+    from .supervised import TooFewLabels, supervised_predictions
+
+    cells = store.cells
+    note = ""
+    try:
+        T = doubling_time_of_store_cells(cells)
+    except ValueError as exc:
+        if T_run is None:
+            raise RingFitError(f"no doubling time for the supervised baseline's labels: {exc}") from exc
+        T, note = float(T_run), f"labels with the run's T = {float(T_run):.3g} h (the growth curve gives none)"
+    dt_h = float(store.meta["frame_interval_min"]) / 60.0
+    try:
+        traj = supervised_predictions(desc, cells, fit_ids, eval_ids, frame_interval_h=dt_h, T_hours=T, seed=seed)
+    except TooFewLabels as exc:  # a result for this movie, like a ring that cannot be oriented
+        raise RingFitError(str(exc)) from exc
+    fit = traj[traj["cell_id"].isin(np.asarray(fit_ids, dtype=np.int64))]
+    rows = cells.set_index("cell_id").loc[fit["cell_id"].to_numpy()].reset_index()
+    try:
+        verdict = judge_clock(fit["pseudotime"].to_numpy(), rows).verdict
+    except (ValueError, KeyError):
+        verdict = "unjudged"
+    return traj, verdict, note
+
+
+def _clock_calibration(desc: pd.DataFrame, run: RunDir, store: CellStore) -> Any:
+    """The 80 % interval calibration of a clock head (:func:`deepcycle_core.clock.head.calibrate_clock`) on the
+    validation-split cells among ``desc`` (never trained on, never held out), with the head's labels and T;
+    None (no interval columns, the interval metrics NaN) for a run without a split file (the hard preset),
+    without a doubling time, or with too few labelled validation cells."""
+    from ..clock.head import calibrate_clock, calibration_cells
+    from ..net.cycle_targets import doubling_time_of_store_cells
+
+    if not run.split.exists():
+        return None
+    calib = np.intersect1d(calibration_cells(load_split(run)), desc["cell_id"].to_numpy(dtype=np.int64))
+    try:
+        T = doubling_time_of_store_cells(store.cells)
+        dt_h = float(store.meta["frame_interval_min"]) / 60.0
+        return calibrate_clock(desc, store.cells, calib, dt_h, T)
+    except ValueError:
+        return None
 
 
 def clock_verdict(desc: pd.DataFrame, cells: pd.DataFrame, fit_ids: np.ndarray) -> str:
