@@ -4,8 +4,8 @@
 
 Runs the describe stage (which keeps descriptors that are still current) and the validation stage on
 ``data/runs/<profile>/`` -- which must hold the outputs of the chapters 01-04 -- and prints the table (one row a method), every target
-as PASS/MISS with its gap, and each baseline's circular MAE as a ratio to the network's measured in the
-same run. Nothing here is fitted on held-out cells; see deepcycle_core.validation.validate and deepcycle_core.validation.describe.
+as PASS/MISS with its gap, and every row's circular MAE as a ratio to the clock head's (``deepcycle_clock``,
+the method the targets are checked on) measured in the same run. Nothing here is fitted on held-out cells; see deepcycle_core.validation.validate and deepcycle_core.validation.describe.
 """
 
 from __future__ import annotations
@@ -50,19 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# accuracy on held-out full-cycle tracks: profile {args.profile}, seed {seed}, run {run.root}")
     print(s.format_table(table))
     print()
-    if "deepcycle" not in set(table["method"]):
-        print("no 'deepcycle' row: targets not checked")
+    if s.OURS not in set(table["method"]):
+        print(f"no {s.OURS!r} row: targets not checked")
         return 0
     res = s.check_targets(table)
-    print("# targets (gap > 0: met by that much; gap < 0: missed by that much)")
+    print(f"# targets of {s.OURS} (gap > 0: met by that much; gap < 0: missed by that much)")
     for r in res.itertuples():
-        print(f"{r.status:4s}  {r.target:45s} value {r.value:8.3f}   gap {r.gap:+8.3f}")
-    ours = float(table.set_index("method").at["deepcycle", "circ_mae_h"])
+        print(f"{r.status:8s} {r.target:58s} value {r.value:8.3f}   gap {r.gap:+8.3f}")
+    ours = float(table.set_index("method").at[s.OURS, "circ_mae_h"])
     print()
-    print("# circular MAE relative to DeepCycle (same run, same held-out cells)")
+    print(f"# circular MAE relative to the clock head {s.OURS} (same run, same held-out cells)")
     for r in table.itertuples():
         ratio = r.circ_mae_h / ours if np.isfinite(r.circ_mae_h) and ours > 0 else float("nan")
-        print(f"{r.method:15s} circ MAE {r.circ_mae_h:7.3f} h   x{ratio:6.2f}")
+        print(f"{r.method:20s} circ MAE {r.circ_mae_h:7.3f} h   x{ratio:6.2f}")
     return 0
 
 

@@ -15,7 +15,8 @@ import pytest
 from deepcycle_core.plots import validation as vp
 from deepcycle_core.validation.scoring import OURS
 
-METHODS = [OURS, "deepcycle", "deepcycle_som", "handmade", "pixels_pca", "ceiling_hidden", "deepcycle_clock_hard"]
+METHODS = [OURS, "deepcycle", "deepcycle_som", "handmade", "pixels_pca", "ceiling_crops", "ceiling_hidden",
+           "deepcycle_clock_hard"]
 
 
 @pytest.fixture(autouse=True)
@@ -26,13 +27,21 @@ def _close_figures():
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    mae = [2.0, 4.0, 3.0, 5.0, np.nan, 1.0, 4.5]
+    mae = [2.0, 4.0, 3.0, 5.0, np.nan, 1.5, 1.0, 4.5]
+    nan = np.nan
     return pd.DataFrame({
-        "method": METHODS, "circ_mae_h": mae, "era_mae_h": [2.5, 3.0, 3.5, np.nan, np.nan, 1.5, 6.0],
-        "track_spearman_median": [0.96, 0.9, 0.91, 0.7, np.nan, 0.99, 0.94], "fisher_lee": [0.5, 0.3, 0.4, 0.1, np.nan, 0.8, 0.2],
-        "paper_spearman": [0.99, 0.8, 0.85, 0.9, np.nan, 1.0, 0.97], "paper_spearman_unwrapped": [0.99, 0.99, 0.99, 0.95, np.nan, 1.0, 0.84],
-        "paper_kendall": [0.97, 0.76, 0.8, 0.87, np.nan, 1.0, 0.88], "paper_kendall_unwrapped": [0.98, 0.97, 0.97, 0.82, np.nan, 1.0, 0.69],
-        "ring": ["clock", "clock", "clock", "folded", None, "no ring", "clock"],
+        "method": METHODS, "circ_mae_h": mae, "hours_mae_h": [2.5, 3.0, 3.5, nan, nan, 1.6, 1.5, 6.0],
+        "worst_tenth_mae_h": [2.9, 6.0, 5.0, 7.0, nan, 2.0, 1.5, 6.0],
+        "interval80_cover": [0.786, nan, nan, nan, nan, nan, nan, nan],
+        "interval_width_h": [7.25, nan, nan, nan, nan, nan, nan, nan],
+        "width_error_spearman": [0.15, nan, nan, nan, nan, nan, nan, nan],
+        "track_spearman_median": [0.96, 0.9, 0.91, 0.7, nan, 0.98, 0.99, 0.94],
+        "fisher_lee": [0.5, 0.3, 0.4, 0.1, nan, 0.7, 0.8, 0.2],
+        "paper_spearman": [0.99, 0.8, 0.85, 0.9, nan, 1.0, 1.0, 0.97],
+        "paper_spearman_unwrapped": [0.99, 0.99, 0.99, 0.95, nan, 1.0, 1.0, 0.84],
+        "paper_kendall": [0.97, 0.76, 0.8, 0.87, nan, 1.0, 1.0, 0.88],
+        "paper_kendall_unwrapped": [0.98, 0.97, 0.97, 0.82, nan, 1.0, 1.0, 0.69],
+        "ring": ["clock", "clock", "clock", "folded", None, "no ring", "no ring", "clock"],
     })
 
 
@@ -74,10 +83,22 @@ def test_held_out_summary_counts_tracks_and_coverage(cells_pred) -> None:
 
 
 def test_targets_text_lists_every_target_and_counts_passes() -> None:
-    targets = pd.DataFrame({"status": ["PASS", "MISS"], "target": ["a >= 1", "b <= 2"], "value": [1.5, 3.0], "gap": [0.5, -1.0]})
+    long = "supervised_features circ_mae_h >= 1.25 x deepcycle_clock"
+    targets = pd.DataFrame({"status": ["PASS", "MISS"], "target": ["a >= 1", long], "value": [1.5, 3.0], "gap": [0.5, -1.0]})
     lines = vp.targets_text(targets).splitlines()
-    assert lines[0].startswith("PASS     a >= 1") and "gap  +0.500" in lines[0]
+    assert lines[0] == "PASS     a >= 1  value 1.500, gap +0.500"
+    assert lines[1] == f"MISS     {long}" and lines[2].strip() == "value 3.000, gap -1.000"  # too long for one line
     assert lines[-1] == "1 of 2 targets met"
+    assert max(map(len, lines)) <= vp.LINE_WIDTH
+
+
+def test_interval_text_says_coverage_width_and_rank(table) -> None:
+    lines = vp.interval_text(table).splitlines()
+    assert lines[0] == "80 % intervals cover 79 % of held-out cells"
+    assert "median width 7.25 h" in lines[1]
+    assert "Spearman +0.150 (wider for worse cells)" in lines[2]
+    assert max(map(len, lines)) <= vp.LINE_WIDTH
+    assert vp.interval_text(table, method="deepcycle") == "no per-cell intervals for deepcycle in this run"
 
 
 def test_mae_bars_draws_one_bar_per_non_hard_method(table) -> None:
@@ -85,13 +106,19 @@ def test_mae_bars_draws_one_bar_per_non_hard_method(table) -> None:
     ax = fig.axes[0]
     assert len(ax.patches) == len(METHODS) - 1
     assert [t.get_text() for t in ax.get_yticklabels()] == METHODS[:-1]
-    assert "no ring" in [t.get_text() for t in ax.texts]
-    assert "1.5 h target" in ax.get_xlabel()
+    texts = [t.get_text() for t in ax.texts]
+    assert "no ring" in texts
+    assert "1.50 (ours +0.50 h)" in texts and "1.00 (ours +1.00 h)" in texts  # our gap to each ceiling
+    assert "1.8 h target" in ax.get_xlabel()
 
 
-def test_ceiling_gap_needs_both_rows(table) -> None:
-    assert vp.ceiling_gap(table) == "ours 2.00 h, ceiling 1.00 h: +1.00 h left to the method, -0.50 h between the ceiling and the target"
-    assert vp.ceiling_gap(table[table["method"] != "ceiling_hidden"]) == ""
+def test_ceiling_gap_names_each_ceiling(table) -> None:
+    assert vp.ceiling_gap(table).splitlines() == [
+        "ours 2.00 h; ceiling_crops 1.50 h: +0.50 h left",
+        "ours 2.00 h; ceiling_hidden 1.00 h: +1.00 h left",
+        "target 1.8 h: +0.30 h above ceiling_crops",
+    ]
+    assert vp.ceiling_gap(table[~table["method"].str.startswith("ceiling")]) == ""
 
 
 def test_example_tracks_one_panel_per_picked_track(cells_pred) -> None:
@@ -119,7 +146,7 @@ def test_era_hours_hexbin_and_error_by_age(cells_pred) -> None:
     era = vp.era_hours(pred, cells)
     assert len(era) == len(cells)
     fig = vp.era_hexbin(era)
-    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "ERA hours (clock head)"  # the plot and its colour bar
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "hours = position x T (clock head)"  # the plot and its colour bar
     err = vp.era_error_by_age(era)
     assert list(err.columns) == ["cells", "bias_h", "mae_h"] and err["cells"].sum() == len(cells)
     assert (err["mae_h"] < 1.5).all()
@@ -159,12 +186,21 @@ def test_summary_text_names_ours_the_ceiling_and_missed_targets(table) -> None:
     targets = pd.DataFrame({"status": ["PASS", "MISS", "NO RING"], "target": ["a", "b", "c"], "value": [1.0, 2.0, np.nan],
                             "gap": [0.1, -0.25, np.nan]})
     text = vp.summary_text(table, targets, ph, conf)
-    assert text.startswith(f"ours ({OURS}): median per-track Spearman 0.960")
-    assert "ceiling (hidden variables, uses truth): circular MAE 1.00 h" in text
-    assert "largest error in phase S: 2.00 h (bias -0.50 h); most frequent confusion: 40% of true S cells are read as G1." in text
-    assert "methods with a smaller circular MAE than ours: none" in text
-    assert "targets not met: b (MISS, by 0.250); c (NO RING)" in text
-    assert text.splitlines()[-1].startswith("deepcycle_clock_hard: circular MAE 4.50 h")
+    assert max(map(len, text.splitlines())) <= vp.LINE_WIDTH
+    flat = " ".join(text.split())
+    assert flat.startswith(f"ours ({OURS}): median per-track Spearman 0.960")
+    assert "worst tenth of the cycle 2.90 h), hours MAE 2.50 h" in flat
+    assert "its 80 % intervals cover 79 % of held-out cells, median width 7.25 h" in flat
+    assert "ceiling_crops (uses truth): circular MAE 1.50 h, hours MAE 1.60 h; ours is +0.50 h from it" in flat
+    assert "ceiling_hidden (uses truth): circular MAE 1.00 h" in flat
+    assert "largest error in phase S: 2.00 h (bias -0.50 h); most frequent confusion: 40% of true S cells are read as G1." in flat
+    assert "methods with a smaller circular MAE than ours: none" in flat
+    assert "targets not met: b (MISS, by 0.250); c (NO RING)" in flat
+    assert "deepcycle_clock_hard: circular MAE 4.50 h" in flat and flat.endswith("clock")  # the hard rows last
+    sup = table.copy()
+    sup.loc[len(sup)] = {"method": "supervised_features", "circ_mae_h": 3.0}
+    assert "supervised baseline (radial profiles + regressor, the head's labels): circular MAE 3.00 h, 1.50 x ours" in \
+        " ".join(vp.summary_text(sup, targets, ph, conf).split())
 
 
 # ------------------------------------------------------------------------------------------------
