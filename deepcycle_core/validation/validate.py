@@ -374,7 +374,8 @@ def method_predictions(
         desc = descriptors()
         if not has_cycle_head(desc.columns):
             raise RingFitError(f"the {DESCRIPTOR_BASE[method]} network has no cycle head (trained with cycle_weight=0)")
-        traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"], calibration=_clock_calibration(desc, run, store))
+        calib = _clock_calibration(method, desc, run, model_run, store, fit_ids)
+        traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"], calibration=calib)
         verdict = clock_verdict(desc, cells, fit_ids)
     elif method == "ceiling_hidden":
         traj = hidden_variable_predictions(cells, fit_ids, eval_ids, kw["T_hours"])
@@ -427,17 +428,24 @@ def _supervised(desc: pd.DataFrame, store: CellStore, fit_ids: np.ndarray, eval_
     return traj, verdict, note
 
 
-def _clock_calibration(desc: pd.DataFrame, run: RunDir, store: CellStore) -> Any:
+def _clock_calibration(
+    method: str, desc: pd.DataFrame, run: RunDir, model_run: RunDir, store: CellStore, fit_ids: np.ndarray
+) -> Any:
     """The 80 % interval calibration of a clock head (:func:`deepcycle_core.clock.head.calibrate_clock`) on the
-    validation-split cells among ``desc`` (never trained on, never held out), with the head's labels and T;
-    None (no interval columns, the interval metrics NaN) for a run without a split file (the hard preset),
-    without a doubling time, or with too few labelled validation cells."""
+    validation-split cells (never trained on, never held out), with the head's labels and T: every one of
+    them when the head's outputs are the embed stage's (every cell; the trajectory stage calibrates on
+    the same cells, so 04 and 05 state the same intervals), else those among ``desc``. None (no interval
+    columns, the interval metrics NaN) for a run without a split file (the hard preset), without a
+    doubling time, or with too few labelled validation cells."""
     from ..clock.head import calibrate_clock, calibration_cells
     from ..net.cycle_targets import doubling_time_of_store_cells
 
     if not run.split.exists():
         return None
-    calib = np.intersect1d(calibration_cells(load_split(run)), desc["cell_id"].to_numpy(dtype=np.int64))
+    val = calibration_cells(load_split(run))
+    if descriptor_source(method, run, model_run) == run.descriptors:
+        desc = read_method_descriptors(method, run, model_run, fit_ids, val)
+    calib = np.intersect1d(val, desc["cell_id"].to_numpy(dtype=np.int64))
     try:
         T = doubling_time_of_store_cells(store.cells)
         dt_h = float(store.meta["frame_interval_min"]) / 60.0

@@ -361,3 +361,25 @@ def test_supervised_baseline_and_crop_ceilings_through_the_real_path(tmp_path):
     assert (s.check_targets(table, method="ceiling_crops")["status"] == "TRUTH").all()
     held = set(split.loc[split["split"] == "heldout", "cell_id"])
     assert set(v.load_results(run)["heldout"]["cell_id"]) == held
+
+
+def test_the_clock_head_row_reads_its_head_and_says_when_it_has_no_intervals(tmp_path):
+    """The clock-head row reads the cycle head's (cos, sin) from the embed stage's descriptors: position
+    = their angle, hours = position x T. Its 80 % intervals are calibrated on the validation split's
+    LABELLED cells; a movie that shows no birth or division (this one) labels none, so the row has no
+    intervals and its interval metrics are NaN -- not made up."""
+    from deepcycle_core.data.fingerprint import adopt
+
+    run, split = _make_run(tmp_path / "r", trajectory=False)
+    cells = open_store(run.store).cells
+    desc = pd.read_parquet(run.descriptors)
+    a = 2 * np.pi * cells.set_index("cell_id").loc[desc["cell_id"], "true_age"].to_numpy()
+    desc["cycle_cos"], desc["cycle_sin"] = np.cos(a), np.sin(a)
+    desc.to_parquet(run.descriptors, index=False)
+    adopt(run, "embed")
+    table = v.run_validation(run, methods=("deepcycle_clock",))
+    row = table.set_index("method").loc["deepcycle_clock"]
+    assert row.circ_mae_h < 1e-6 and row.worst_tenth_mae_h < 1e-6 and row.track_spearman_median > 0.99
+    assert np.isnan(row.interval80_cover) and np.isnan(row.width_error_spearman)
+    held = v.load_results(run)["heldout"]
+    assert set(held["cell_id"]) == set(split.loc[split["split"] == "heldout", "cell_id"])
