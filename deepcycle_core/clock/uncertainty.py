@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_LEVEL", "IntervalCalibration", "calibrate_intervals", "circular_distance", "on_arc"]
+__all__ = ["DEFAULT_LEVEL", "IntervalCalibration", "calibrate_intervals", "circular_distance", "forward_arc_length",
+           "on_forward_arc"]
 
 #: The interval's nominal coverage: 80 % of cells should lie inside their interval.
 DEFAULT_LEVEL = 0.8
@@ -44,10 +45,22 @@ def circular_distance(a: Any, b: Any) -> np.ndarray:
     return np.minimum(d, 1.0 - d)
 
 
-def on_arc(x: Any, lo: Any, hi: Any) -> np.ndarray:
-    """Whether position ``x`` lies on the arc going FORWARD from ``lo`` to ``hi`` (turns; may wrap past 1)."""
-    x, lo, hi = (np.mod(np.asarray(v, dtype=float), 1.0) for v in (x, lo, hi))
-    return np.mod(x - lo, 1.0) <= np.mod(hi - lo, 1.0) + 1e-12
+def forward_arc_length(lo: Any, hi: Any) -> np.ndarray:
+    """Length in turns of the arc going FORWARD from ``lo`` to ``hi`` (positions on a circle of period 1),
+    in [0, 1); ``lo == hi`` is an empty arc."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return np.mod(hi - lo, 1.0)
+
+
+def on_forward_arc(x: Any, lo: Any, hi: Any) -> np.ndarray:
+    """True where position ``x`` lies on the arc going forward from ``lo`` to ``hi`` (ends included),
+    wrapping past 1 -> 0: ``lo`` 0.9, ``hi`` 0.1 covers 0.95 and 0.05, not 0.5. Positions in turns;
+    any value is taken modulo 1. Why forward: an interval on a clock has a direction (time's); the
+    shorter of the two arcs would turn a wide interval into its complement."""
+    x, lo = np.asarray(x, dtype=float), np.asarray(lo, dtype=float)
+    if not (np.isfinite(x).all() and np.isfinite(lo).all() and np.isfinite(np.asarray(hi, dtype=float)).all()):
+        raise ValueError("on_forward_arc needs finite positions and interval ends")
+    return np.mod(x - lo, 1.0) <= forward_arc_length(lo, hi) + 1e-12
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ _PUBLIC = {
     "embed": ["DESCRIPTORS_NAME", "H5AD_NAME", "PRECISIONS", "SUMMARY_NAME", "chunk_ranges", "collect_outputs", "descriptor_table", "embed_range", "load_inputs", "native_bf16", "read_descriptors", "resolve_inputs", "resolve_precision", "run_model", "throughput", "write_h5ad"],
     "model": ["BACKBONES", "CYCLE_BINS", "DESCRIPTOR_EPS", "N_CLASSES", "PRESETS", "DeepCycleNet", "Preset", "bin_centres", "build_model", "descriptor_from_logits", "distribution_readout", "soft_bin_targets", "get_preset", "imagenet_cache_path", "load_backbone_state", "resolve_pretrained", "use_bf16"],
     "normalise": ["MODES", "NORMALISATION", "frame_norm", "mode_channels", "normalise_crops"],
-    "reference": ["CARD_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference", "read_card", "reference_dir", "train_reference"],
+    "reference": ["RECIPE", "export_reference", "install_reference", "load_reference", "train_oracle", "train_reference"],
+    "reference_card": ["CARD_NAME", "ORACLE_NAME", "ReferenceError", "oracle_predictions", "read_card", "reference_dir", "store_identity"],
     "train": ["CYCLE_LABELS", "KILL_ENV", "CycleLabels", "confusion_metrics", "evaluate", "refresh_command", "weights_digest"],
     "dataset": ["SIZE_BLIND_ZOOM", "CellBatches", "TrainingData", "chunk_order", "class_weights", "dihedral", "epoch_sample", "stain_conserving_zoom"],
 }

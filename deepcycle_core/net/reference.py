@@ -42,18 +42,20 @@ from ..data import fingerprint as fp
 from ..data.atomic import write_csv_atomic, write_json_atomic, write_parquet_atomic
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .model import get_preset, use_bf16
+from .reference_card import (  # the torch-free half: the card, the store check, the oracle outputs
+    CARD_NAME, ORACLE_NAME, ReferenceError, oracle_predictions, read_card, reference_dir, store_identity,
+)
 from ..data.runs import RunDir, repo_root, resolve_run
 from ..data.split import make_split, write_split
 from ..data.store import open_store
 
 __all__ = [
-    "CARD_NAME", "ORACLE_NAME", "RECIPE", "ReferenceError", "export_reference", "install_reference", "load_reference",
-    "oracle_predictions", "read_card", "reference_dir", "register_cli", "train_oracle", "train_reference",
+    "RECIPE", "export_reference", "install_reference", "load_reference", "register_cli", "train_oracle",
+    "train_reference",
+    # the torch-free half, handed on from .reference_card
+    "CARD_NAME", "ORACLE_NAME", "ReferenceError", "oracle_predictions", "read_card", "reference_dir", "store_identity",
 ]
 
-CARD_NAME = "card.json"
-#: The oracle-label network's outputs on the held-out cells (a reference that uses truth; see train_oracle).
-ORACLE_NAME = "oracle_heldout.parquet"
 #: The reference recipe: the default preset (ResNet18 cut after stage 3, AdamW one-cycle, batch 128,
 #: class-balanced sampling, dihedral augmentation, the cycle head) for 10 passes over the training cells.
 #: ``both_sizeblind`` is the BF + nuclear network trained size-blind (a random zoom that keeps each
@@ -68,34 +70,6 @@ RECIPE: dict[str, Any] = {
     "seed": 0,
     "modes": ["both", "bf_only", "nuclear_only", "both_sizeblind"],
 }
-#: Keys of the store's simulation parameters that must match the card for the weights to apply.
-_STORE_KEYS = ("sim_version", "seed", "cells", "fields", "hours", "difficulty", "overrides")
-
-
-class ReferenceError(RuntimeError):
-    """The reference weights are missing, or do not belong to this store; the message says what to do."""
-
-
-def reference_dir() -> Path:
-    """``data/reference/`` of the project (where ``make model`` writes and the chapters read)."""
-    return repo_root(Path(__file__).resolve().parent) / "data" / "reference"
-
-
-def read_card(folder: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The reference card; ReferenceError naming the file and the command when it is missing."""
-    path = Path(folder or reference_dir()) / CARD_NAME
-    if not path.is_file():
-        raise ReferenceError(f"{path}: no reference card; train the reference networks with `make model`")
-    return json.loads(path.read_text())
-
-
-def _store_identity(store: Any) -> dict[str, Any]:
-    """What names a simulated movie: simulator version and parameters, and what it produced."""
-    params = store.meta.get("provenance", {}).get("parameters", {})
-    ident = {k: params.get(k) for k in _STORE_KEYS}
-    ident["crops"] = int(store.n_cells)
-    ident["tracks"] = int(store.cells["track_id"].nunique())
-    return ident
 
 
 def _machine() -> dict[str, Any]:
@@ -195,7 +169,7 @@ def train_reference(
         "what": "reference networks of the DeepCycle Book (trained once; the default chapters install them)",
         "recipe": recipe | {"modes": modes},
         "preset": get_preset(recipe["preset"]).to_dict(),
-        "data": {"run": str(rd.root), "store": _store_identity(store),
+        "data": {"run": str(rd.root), "store": store_identity(store),
                  "simulation": store.meta.get("provenance", {}).get("parameters", {})},
         "command": "make model  (= deepcycle reference train --run data/runs/default)",
         "commit": _commit(),
@@ -263,7 +237,7 @@ def install_reference(run: str | os.PathLike, modes: list[str], folder: str | os
     store_path, rd = resolve_run(run)
     rd = rd or RunDir(store_path.parent)
     store = open_store(store_path)
-    have, want = _store_identity(store), card["data"]["store"]
+    have, want = store_identity(store), card["data"]["store"]
     diff = {k: (have.get(k), want.get(k)) for k in want if have.get(k) != want.get(k)}
     if diff:
         raise ReferenceError(
@@ -323,7 +297,7 @@ def train_oracle(
     out = Path(out) if out is not None else reference_dir()
     card = read_card(out)
     store = open_store(store_path)
-    if card["data"]["store"] != _store_identity(store):
+    if card["data"]["store"] != store_identity(store):
         raise ReferenceError(f"{store_path}: not the store of the reference card {out / CARD_NAME}; train the networks first")
     if threads:
         torch.set_num_threads(int(threads))
@@ -359,22 +333,6 @@ def train_oracle(
     }
     write_json_atomic(out / CARD_NAME, card, indent=1)
     return card["oracle"]
-
-
-def oracle_predictions(store: Any, folder: str | os.PathLike | None = None) -> pd.DataFrame:
-    """``cell_id, cycle_cos, cycle_sin`` of the oracle-label network on the held-out cells of ``store``,
-    checked: the card must name this store and the file must be the one it records."""
-    folder = Path(folder or reference_dir())
-    card = read_card(folder)
-    oracle = card.get("oracle")
-    if oracle is None:
-        raise ReferenceError(f"{folder / CARD_NAME}: no oracle-label run; make it with `deepcycle reference oracle`")
-    if card["data"]["store"] != _store_identity(store):
-        raise ReferenceError(f"{store.path}: the oracle-label run belongs to another movie (the card's store differs)")
-    path = folder / oracle["file"]
-    if not path.is_file() or fp.file_digest(path) != oracle["sha256"]:
-        raise ReferenceError(f"{path}: missing or not the file the card records; remake it with `deepcycle reference oracle`")
-    return pd.read_parquet(path)
 
 
 # ----------------------------------------------------------------------------------------------

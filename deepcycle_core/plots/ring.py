@@ -241,7 +241,7 @@ def clock_verdict_summary(judged: Any, dc: pd.DataFrame) -> str:
 def held_out_clock_summary(dc: pd.DataFrame, split: pd.DataFrame) -> str:
     """The cycle head on the held-out full-cycle cells against the true age (simulated data), and how
     many of them their 80 % interval holds."""
-    from ..clock.uncertainty import on_arc
+    from ..clock.uncertainty import on_forward_arc
 
     h = dc[(split["split"] == "heldout").to_numpy()]
     r = metrics.fisher_lee(2 * np.pi * h["clock"].to_numpy(), 2 * np.pi * h["true_age"].to_numpy())
@@ -250,7 +250,7 @@ def held_out_clock_summary(dc: pd.DataFrame, split: pd.DataFrame) -> str:
             f"circular error {mae:.3f} of a cycle = {mae * h['true_cycle_h'].mean():.2f} h at their mean "
             "cycle length")
     if "interval_lo" in h.columns and h["interval_lo"].notna().all() and len(h):
-        cover = on_arc(h["true_age"], h["interval_lo"], h["interval_hi"]).mean()
+        cover = on_forward_arc(h["true_age"], h["interval_lo"], h["interval_hi"]).mean()
         text += f"\n80 % intervals cover {100 * cover:.0f} % of held-out cells"
     return text
 

@@ -62,7 +62,7 @@ PEER_MARGIN = 0.05
 #: The exact-variables ceiling's method name (a reference that uses ground truth, never a method).
 CEILING = "ceiling_hidden"
 #: Every ceiling row, from what the crops carry to the exact variables (all use ground truth).
-CEILINGS: tuple[str, ...] = ("ceiling_crops", "ceiling_crops_phase", "ceiling_hidden")
+CEILINGS: tuple[str, ...] = ("oracle_labels", "ceiling_crops", "ceiling_crops_phase", "ceiling_hidden")
 #: The circular-MAE target (h) drawn as the dashed line of :func:`mae_bars`.
 MAE_TARGET_H = 1.8
 #: Printed lines longer than this are cut by the book's code boxes: the text functions wrap at it.

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CROP_VARIABLES", "HIDDEN_VARIABLES", "crop_variable_predictions", "hidden_variable_predictions"]
+__all__ = ["CROP_VARIABLES", "HIDDEN_VARIABLES", "crop_variable_predictions", "hidden_variable_predictions",
+           "oracle_label_predictions"]
 
 #: The simulator's per-cell variables that shape a crop (store columns); the phase is one-hot encoded.
 HIDDEN_VARIABLES: tuple[str, ...] = ("true_dna", "true_nuc_area", "true_m_progress", "true_phase")
@@ -104,3 +105,23 @@ def crop_variable_predictions(
     table = table.loc[ids].join(m.loc[ids])
     return _neighbour_clock(table, fit_ids, eval_ids, T_hours, k, dna=CROP_VARIABLES[0], area=CROP_VARIABLES[1],
                             phase=with_phase)
+
+
+def oracle_label_predictions(store: Any, eval_ids: Any, T_hours: float | None) -> pd.DataFrame:
+    """``cell_id, pseudotime, hours`` for ``eval_ids``: the clock of the ``both`` network trained by the
+    reference recipe on the simulator's TRUE ages (``make model`` keeps its held-out outputs,
+    :func:`deepcycle_core.net.reference.train_oracle`). What this network reads with perfect labels: a
+    reference that uses truth. Refused (``ReferenceError``) when the card names another store."""
+    from ..clock.head import clock_positions
+    from ..net.reference_card import oracle_predictions
+
+    out = oracle_predictions(store)
+    eval_ids = np.asarray(eval_ids, dtype=np.int64)
+    missing = np.setdiff1d(eval_ids, out["cell_id"].to_numpy(dtype=np.int64))
+    if missing.size:
+        raise ValueError(f"the oracle-label outputs lack {missing.size} held-out cell(s): remake them (make model)")
+    out = out[out["cell_id"].isin(eval_ids)].reset_index(drop=True)
+    pos, _ = clock_positions(out)
+    T = float(T_hours) if T_hours else np.nan
+    return pd.DataFrame({"cell_id": out["cell_id"].to_numpy(), "pseudotime": pos, "hours": pos * T})
+

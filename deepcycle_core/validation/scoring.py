@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..clock import metrics
+from ..clock.uncertainty import forward_arc_length, on_forward_arc  # the one home of the arc rule
 from ..data.fucci import PHASES  # the phase names' one home
 from ..clock.metrics import TWO_PI
 from ..clock.orientation import NOT_A_CLOCK  # ring verdicts under which a row is no clock and never passes
@@ -59,7 +60,7 @@ __all__ = [
 METHODS: tuple[str, ...] = (
     "deepcycle_clock", "bf_only_clock", "nuclear_only_clock",
     "deepcycle", "deepcycle_som", "bf_only", "nuclear_only", "nuclear_area", "handmade", "pixels_pca",
-    "supervised_features", "ceiling_crops", "ceiling_crops_phase", "ceiling_hidden",
+    "supervised_features", "oracle_labels", "ceiling_crops", "ceiling_crops_phase", "ceiling_hidden",
 )
 
 #: The method the targets are checked on: the cycle head's read-out (deepcycle_core.clock.head).
@@ -74,6 +75,7 @@ METHOD_LABELS: dict[str, str] = {
     "bf_only_clock": "clock head, brightfield only",
     "nuclear_only_clock": "clock head, nuclear stain only",
     "ceiling_hidden": "ceiling: the simulator's hidden variables (uses truth)",
+    "oracle_labels": "ceiling: this network trained on TRUE ages (uses truth)",
     "ceiling_crops": "ceiling: DNA and area as the crops show them, mitotic progress (uses truth)",
     "ceiling_crops_phase": "ceiling: the same plus the exact phase (uses truth)",
     "supervised_features": "features + regressor (supervised on the clock head's labels)",
@@ -257,24 +259,6 @@ def tenth_mae_h(pseudotime: np.ndarray, true_age: np.ndarray, cycle_h: np.ndarra
     counts = np.bincount(b, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-
-def forward_arc_length(lo: Any, hi: Any) -> np.ndarray:
-    """Length in turns of the arc going FORWARD from ``lo`` to ``hi`` (positions on a circle of period 1),
-    in [0, 1); ``lo == hi`` is an empty arc."""
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    return np.mod(hi - lo, 1.0)
-
-
-def on_forward_arc(x: Any, lo: Any, hi: Any) -> np.ndarray:
-    """True where position ``x`` lies on the arc going forward from ``lo`` to ``hi`` (ends included),
-    wrapping past 1 -> 0: ``lo`` 0.9, ``hi`` 0.1 covers 0.95 and 0.05, not 0.5. Positions in turns;
-    any value is taken modulo 1. Why forward: an interval on a clock has a direction (time's); the
-    shorter of the two arcs would turn a wide interval into its complement."""
-    x, lo = np.asarray(x, dtype=float), np.asarray(lo, dtype=float)
-    if not (np.isfinite(x).all() and np.isfinite(lo).all() and np.isfinite(np.asarray(hi, dtype=float)).all()):
-        raise ValueError("on_forward_arc needs finite positions and interval ends")
-    return np.mod(x - lo, 1.0) <= forward_arc_length(lo, hi) + 1e-12
 
 
 def interval_metrics(df: pd.DataFrame) -> dict[str, float]:

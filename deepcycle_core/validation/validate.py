@@ -24,6 +24,8 @@ features         regressor fitted on the fitting cells with the clock head's own
 ceiling_crops,   references that use truth: stain over its frame median and area from the crops,
 ceiling_crops_   the true mitotic progress (and the exact phase), neighbour regression on the
 phase            fitting cells' true ages (:mod:`.ceiling`; with ``ceiling_hidden``, the exact variables)
+oracle_labels    a reference that uses truth: the ``both`` network trained by the reference recipe on
+                 the TRUE ages of every non-held-out cell (``make model`` keeps its held-out outputs)
 ===============  =====================================================================
 
 One policy for every row: a ring is oriented (direction, origin) by the FUCCI classes of its fitting
@@ -69,7 +71,8 @@ import pandas as pd
 
 from ..data import fingerprint
 from ..data.atomic import write_csv_atomic, write_parquet_atomic
-from .ceiling import crop_variable_predictions, hidden_variable_predictions
+from ..net.reference_card import ReferenceError  # torch-free: the oracle-label reference's refusal
+from .ceiling import crop_variable_predictions, hidden_variable_predictions, oracle_label_predictions
 from ..net.cycle_targets import CYCLE_COLUMNS
 from ..clock.head import clock_positions, clock_predictions, has_cycle_head, judge_clock
 from .describe import (
@@ -134,7 +137,7 @@ __all__ = [
 CLOCK_METHODS: tuple[str, ...] = ("deepcycle_clock", "bf_only_clock", "nuclear_only_clock")
 
 #: Rows that use ground truth (a reference, never a method; they never pass a target).
-USES_TRUTH: tuple[str, ...] = ("ceiling_crops", "ceiling_crops_phase", "ceiling_hidden")
+USES_TRUTH: tuple[str, ...] = ("oracle_labels", "ceiling_crops", "ceiling_crops_phase", "ceiling_hidden")
 
 
 class RingFitError(ValueError):
@@ -377,6 +380,9 @@ def method_predictions(
         calib = _clock_calibration(method, desc, run, model_run, store, fit_ids)
         traj = clock_predictions(desc, fit_ids, eval_ids, kw["T_hours"], calibration=calib)
         verdict = clock_verdict(desc, cells, fit_ids)
+    elif method == "oracle_labels":
+        traj = oracle_label_predictions(store, eval_ids, kw["T_hours"])
+        verdict = "no ring"
     elif method == "ceiling_hidden":
         traj = hidden_variable_predictions(cells, fit_ids, eval_ids, kw["T_hours"])
         verdict = "no ring"
@@ -524,6 +530,9 @@ def run_validation(
                                       ring_kwargs=ring_kw, **pca)
         except RingFitError as exc:
             rows.append({"method": name, "label": label, "used_truth": False, "note": f"no ring: {exc}"})
+            return
+        except ReferenceError as exc:  # the oracle-label reference exists only for the reference store
+            rows.append({"method": name, "label": label, "used_truth": True, "note": f"not available: {exc}"})
             return
         truth = cells[cells["cell_id"].isin(held)]
         row, tracks, curves = score_predictions(pred, truth, coverage=coverage)

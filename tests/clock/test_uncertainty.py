@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from deepcycle_core.clock.head import clock_predictions, clock_table
-from deepcycle_core.clock.uncertainty import calibrate_intervals, circular_distance, on_arc
+from deepcycle_core.clock.uncertainty import calibrate_intervals, circular_distance, on_forward_arc
 
 
 def test_arcs_wrap_past_one():
-    assert on_arc(0.05, 0.9, 0.1) and on_arc(0.95, 0.9, 0.1) and not on_arc(0.5, 0.9, 0.1)
-    assert on_arc(0.5, 0.4, 0.6) and not on_arc(0.7, 0.4, 0.6)
+    assert on_forward_arc(0.05, 0.9, 0.1) and on_forward_arc(0.95, 0.9, 0.1) and not on_forward_arc(0.5, 0.9, 0.1)
+    assert on_forward_arc(0.5, 0.4, 0.6) and not on_forward_arc(0.7, 0.4, 0.6)
     np.testing.assert_allclose(circular_distance([0.95, 0.2], [0.05, 0.7]), [0.1, 0.5])
 
 
@@ -30,14 +30,14 @@ def test_calibrated_intervals_hold_their_level_on_new_cells_and_narrow_with_conf
     cal = calibrate_intervals(pos, conf, truth, level=0.8)
     t2, c2, p2 = _noisy_clock(20000, rng)
     lo, hi, width = cal.intervals(p2, c2)
-    cover = on_arc(t2, lo, hi).mean()
+    cover = on_forward_arc(t2, lo, hi).mean()
     assert 0.77 <= cover <= 0.83
     # clearer crops get narrower intervals, and the bins' widths never grow with confidence
     assert np.all(np.diff(cal.half_width) <= 0) and cal.half_width[0] > 3 * cal.half_width[-1]
     assert width[c2 > 0.9].mean() < 0.5 * width[c2 < 0.1].mean()
     # a level of 0.5 gives narrower intervals that hold about half the cells
     half = calibrate_intervals(pos, conf, truth, level=0.5)
-    assert 0.46 <= on_arc(t2, *half.intervals(p2, c2)[:2]).mean() <= 0.54
+    assert 0.46 <= on_forward_arc(t2, *half.intervals(p2, c2)[:2]).mean() <= 0.54
 
 
 def test_calibration_refuses_too_few_cells_and_bad_levels():

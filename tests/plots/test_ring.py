@@ -157,5 +157,27 @@ def test_cycle_head(df):
     assert lines[1] == "confidence (length of the output vector): median 0.75, 10th percentile 0.55"
     split = pd.DataFrame({"split": np.where(np.arange(N) < 500, "heldout", "train")})
     text = ring_plots.held_out_clock_summary(df.assign(clock=df["true_age"]), split)
-    assert text == ("held-out cells: 500; Fisher-Lee clock vs true age 1.00; circular error 0.000 of a cycle "
+    assert text == ("held-out cells: 500; Fisher-Lee clock vs true age 1.00;\ncircular error 0.000 of a cycle "
                     "= 0.00 h at their mean cycle length")
+
+
+def test_intervals(df):
+    """Intervals drawn along the clock and summarised; the held-out coverage line counts the arcs that
+    hold the true age (wrapping past 1)."""
+    n = len(df)
+    width = np.where(df["confidence"] > 0.75, 0.1, 0.3)  # turns; clearer crops get narrower intervals
+    d = df.assign(clock=df["true_age"], interval_lo=np.mod(df["true_age"] - width / 2, 1.0),
+                  interval_hi=np.mod(df["true_age"] + width / 2, 1.0), interval_h=width * 20.0)
+    d.loc[d.index[:100], "interval_lo"] = np.mod(d["true_age"][:100] + 0.01, 1.0)  # 100 arcs miss the truth
+    d.loc[d.index[:100], "interval_hi"] = np.mod(d["true_age"][:100] + 0.05, 1.0)
+    d.attrs["intervals"] = "80% intervals calibrated on 123 validation cells"
+    fig = ring_plots.interval_figure(d)
+    assert "cycle head: interval length" in [ax.get_title() for ax in fig.axes]
+    plt.close(fig)
+    text = ring_plots.interval_summary(d).splitlines()
+    assert text[0] == "80% intervals calibrated on 123 validation cells"
+    assert text[1].startswith(f"interval length: median {np.median(width * 20.0):.1f} h")
+    split = pd.DataFrame({"split": np.where(np.arange(n) < 500, "heldout", "train")})
+    held = ring_plots.held_out_clock_summary(d, split)
+    assert held.splitlines()[-1] == f"80 % intervals cover {100 * (1 - 100 / 500):.0f} % of held-out cells"
+    assert ring_plots.interval_summary(d.assign(interval_h=np.nan)) == d.attrs["intervals"]
