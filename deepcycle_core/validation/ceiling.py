@@ -107,7 +107,9 @@ def crop_variable_predictions(
                             phase=with_phase)
 
 
-def oracle_label_predictions(store: Any, eval_ids: Any, T_hours: float | None) -> pd.DataFrame:
+def oracle_label_predictions(
+    store: Any, eval_ids: Any, T_hours: float | None, folder: Any = None
+) -> pd.DataFrame:
     """``cell_id, pseudotime, hours`` for ``eval_ids``: the clock of the ``both`` network trained by the
     reference recipe on the simulator's TRUE ages (``make model`` keeps its held-out outputs,
     :func:`deepcycle_core.net.reference.train_oracle`). What this network reads with perfect labels: a
@@ -115,7 +117,7 @@ def oracle_label_predictions(store: Any, eval_ids: Any, T_hours: float | None) -
     from ..clock.head import clock_positions
     from ..net.reference_card import oracle_predictions
 
-    out = oracle_predictions(store)
+    out = oracle_predictions(store, folder)
     eval_ids = np.asarray(eval_ids, dtype=np.int64)
     missing = np.setdiff1d(eval_ids, out["cell_id"].to_numpy(dtype=np.int64))
     if missing.size:

@@ -20,6 +20,7 @@ deepcycle_clock     the network's file above (its cycle head's ``cycle_cos, cycl
 bf_only_clock,      the ablation networks' files below (their cycle heads)
 nuclear_only_clock
 ceiling_hidden      none (the store's hidden variables, :mod:`deepcycle_core.validation.ceiling`)
+oracle_labels       none (the oracle-label network's held-out outputs kept by ``make model``)
 supervised_features :func:`deepcycle_core.validation.supervised.crop_measures`: radial profiles of the
                     normalised crops, integrated stain (raw and over its frame's median), area
 ceiling_crops,      the supervised features' file (its stain over the frame median and its area)
@@ -94,7 +95,7 @@ DESCRIPTOR_BASE: dict[str, str] = {
 }
 
 #: Rows that read no descriptors at all: the ceiling is computed from the store's hidden variables.
-NO_DESCRIPTORS: tuple[str, ...] = ("ceiling_hidden",)
+NO_DESCRIPTORS: tuple[str, ...] = ("ceiling_hidden", "oracle_labels")
 
 #: Methods whose descriptors depend on the fitting cells (a transform fitted on them), not only on the cells described.
 _FIT_DEPENDENT = ("handmade", "pixels_pca")
