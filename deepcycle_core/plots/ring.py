@@ -262,8 +262,7 @@ def interval_summary(dc: pd.DataFrame) -> str:
     if w.empty:
         return note or "no intervals"
     q10, q50, q90 = w.quantile([0.1, 0.5, 0.9])
-    return (f"{note}\ninterval length: median {q50:.1f} h (10th-90th percentile {q10:.1f}-{q90:.1f} h); "
-            f"{(w <= q50).mean():.0%} of cells\nhave an interval no longer than the median")
+    return f"{note}\ninterval length: median {q50:.1f} h (10th-90th percentile {q10:.1f}-{q90:.1f} h)"
 
 
 def interval_figure(dc: pd.DataFrame):

@@ -40,6 +40,7 @@ __all__ = [
     "inputs_found",
     "interval_text",
     "mae_bars",
+    "misses_explained",
     "paper_curves",
     "paper_statistic_table",
     "peer_figure",
@@ -163,6 +164,46 @@ def ceiling_gap(table: pd.DataFrame, target_h: float = MAE_TARGET_H) -> str:
     crops = [c for c in have if c != CEILING] or have
     best = min(crops, key=lambda c: vals[c])
     lines.append(f"target {target_h:g} h: {target_h - vals[best]:+.2f} h above {best}")
+    return _wrap(lines)
+
+
+def misses_explained(table: pd.DataFrame, targets: pd.DataFrame, method: str = OURS, tol_h: float = 0.05) -> str:
+    """Why each missed accuracy target is missed, from the reference rows of the same table: whether
+    perfect labels would help (``oracle_labels``), what the crops with the exact phase and the exact
+    hidden variables reach, and whether even those reach the target. Empty when nothing is missed."""
+    t = table.set_index("method")
+    miss = targets[(targets["status"] == "MISS") & ~targets["target"].str.contains(" x ")]
+    lines: list[str] = []
+    for target in miss["target"]:
+        col, op, goal = target.split(" ")[0], target.split(" ")[1], float(target.split(" ")[2])
+        if col not in t.columns or method not in t.index:
+            continue
+        ours = float(t.at[method, col])
+        refs = {m: float(t.at[m, col]) for m in CEILINGS if m in t.index and np.isfinite(t.at[m, col])}
+        better = (lambda a, b: a < b) if op == "<=" else (lambda a, b: a > b)
+        reached = [m for m, v in refs.items() if (v <= goal if op == "<=" else v >= goal)]
+        text = f"{col}: ours {ours:.3g}"
+        if "oracle_labels" in refs:
+            o = refs["oracle_labels"]
+            scale = tol_h if col.endswith("_h") else 0.01
+            if not better(o, ours) or abs(o - ours) <= scale:
+                text += f"; the same network on TRUE ages {o:.3g}: the labels are not what limits it"
+            else:
+                text += f"; the same network on TRUE ages {o:.3g}: perfect labels would help"
+        others = [f"{m} {v:.3g}" for m, v in refs.items() if m != "oracle_labels"]
+        if others:
+            text += "; " + ", ".join(others)
+        crops = [m for m in reached if m != "ceiling_hidden"]
+        if not reached:
+            text += "; no reference row reaches the target, not even the exact hidden variables"
+        elif not crops:
+            text += "; only the exact hidden variables reach the target"
+        else:
+            text += f"; reached by {', '.join(crops)}"
+        lines.append(text)
+    if any(ln.startswith("hours_mae_h") and ("not even" in ln or "only the exact" in ln) for ln in lines):
+        lines.append("hours from one crop are its position x T: a cell whose own cycle differs from T is off "
+                     "in hours however well its position is read")
     return _wrap(lines)
 
 

@@ -256,3 +256,24 @@ def test_peer_summary_names_masks_canvas_and_fine_tuning():
     text = vp.peer_summary(summary)
     assert "masked by our detection: 98" in text and "centre-cropped): 3" in text
     assert "canvas 48 x 51 px" in text and "1190 training cells" in text and "10 epochs" in text
+
+
+def test_misses_explained_reads_the_reference_rows():
+    from deepcycle_core.plots.validation import misses_explained
+
+    table = pd.DataFrame({
+        "method": ["deepcycle_clock", "oracle_labels", "ceiling_crops_phase", "ceiling_hidden"],
+        "circ_mae_h": [1.95, 1.96, 1.80, 1.49], "hours_mae_h": [2.31, 2.37, 2.21, 2.05],
+        "fisher_lee": [0.69, 0.80, 0.74, 0.82]})
+    targets = pd.DataFrame({"target": ["circ_mae_h <= 1.8", "hours_mae_h <= 2", "fisher_lee >= 0.7",
+                                       "supervised_features circ_mae_h >= 1.25 x deepcycle_clock"],
+                            "status": ["MISS", "MISS", "MISS", "MISS"]})
+    text = misses_explained(table, targets).replace("\n  ", " ")
+    lines = text.splitlines()
+    assert lines[0].startswith("circ_mae_h: ours 1.95; the same network on TRUE ages 1.96: the labels are not what")
+    assert lines[0].endswith("reached by ceiling_crops_phase")
+    assert "no reference row reaches the target, not even the exact hidden variables" in lines[1]
+    assert "perfect labels would help" in lines[2]  # the oracle's 0.80 is clearly better than ours
+    assert lines[-1].startswith("hours from one crop are its position x T")
+    assert len(lines) == 4  # the ratio target is not an accuracy target of ours
+    assert misses_explained(table, targets.assign(status="PASS")) == ""
