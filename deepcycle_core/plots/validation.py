@@ -121,8 +121,8 @@ def interval_text(table: pd.DataFrame, method: str = OURS) -> str:
     says = "wider for worse cells" if rho > 0 else "not wider for worse cells"
     return _wrap([
         f"80 % intervals cover {round(100 * float(r.interval80_cover))} % of held-out cells",
-        f"median width {r.interval_width_h:.2f} h (arc x the cell's own cycle length)",
-        f"width vs absolute error: Spearman {rho:+.3f} ({says})" if np.isfinite(rho)
+        f"median width {r.interval_width_h:.1f} h (arc x the cell's own cycle length)",
+        f"width vs absolute error: Spearman {rho:+.2f} ({says})" if np.isfinite(rho)
         else "width vs absolute error: undefined (no spread)",
     ])
 
@@ -250,11 +250,19 @@ def track_spearman_boxes(tracks: pd.DataFrame, table: pd.DataFrame, target: floa
 
 
 def track_spearman_quantiles(tracks: pd.DataFrame, table: pd.DataFrame, target: float = SPEARMAN_TARGET) -> pd.DataFrame:
-    """Per method: q10, median and q90 of the per-track Spearman and the share of tracks at the target or above."""
+    """Per method: q10, median and q90 of the per-track Spearman and the share of tracks at the target or above.
+
+    NaN for a row whose ring the movie judged no clock (folded, reversed, undirected): its per-track
+    correlations measure a direction the tracks do not agree on, and swing with the last bits of the fit."""
+    from ..clock.orientation import NOT_A_CLOCK
+
     order = _order(table, tracks)
     q = tracks.groupby("method")["spearman"].quantile([0.1, 0.5, 0.9]).unstack().reindex(order)
     q.columns = ["q10", "median", "q90"]
     q[f"share >= {target:g}"] = tracks.assign(ok=tracks["spearman"] >= target).groupby("method")["ok"].mean().reindex(order)
+    if "ring" in table.columns:
+        no_clock = table.loc[table["ring"].isin(NOT_A_CLOCK), "method"]
+        q.loc[q.index.isin(no_clock)] = np.nan
     return q
 
 
@@ -351,7 +359,7 @@ def summary_text(table: pd.DataFrame, targets: pd.DataFrame, phases: pd.DataFram
            f"hours MAE {ours.hours_mae_h:.2f} h; judged along the fitting tracks: {ours.ring}"]
     if np.isfinite(ours.get("interval80_cover", np.nan)):
         out.append(f"its 80 % intervals cover {round(100 * float(ours.interval80_cover))} % of held-out cells, median "
-                   f"width {ours.interval_width_h:.2f} h, width-error Spearman {ours.width_error_spearman:+.3f}")
+                   f"width {ours.interval_width_h:.1f} h, width-error Spearman {ours.width_error_spearman:+.2f}")
     out += [f"the paper's read-out {m}: median per-track Spearman {t.at[m, 'track_spearman_median']:.3f}, "
             f"circular MAE {t.at[m, 'circ_mae_h']:.2f} h, ring {t.at[m, 'ring']}" for m in PAPER_READOUTS if m in t.index]
     if "supervised_features" in t.index:

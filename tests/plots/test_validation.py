@@ -33,7 +33,7 @@ def table() -> pd.DataFrame:
         "method": METHODS, "circ_mae_h": mae, "hours_mae_h": [2.5, 3.0, 3.5, nan, nan, 1.6, 1.5, 6.0],
         "worst_tenth_mae_h": [2.9, 6.0, 5.0, 7.0, nan, 2.0, 1.5, 6.0],
         "interval80_cover": [0.786, nan, nan, nan, nan, nan, nan, nan],
-        "interval_width_h": [7.25, nan, nan, nan, nan, nan, nan, nan],
+        "interval_width_h": [7.3, nan, nan, nan, nan, nan, nan, nan],
         "width_error_spearman": [0.15, nan, nan, nan, nan, nan, nan, nan],
         "track_spearman_median": [0.96, 0.9, 0.91, 0.7, nan, 0.98, 0.99, 0.94],
         "fisher_lee": [0.5, 0.3, 0.4, 0.1, nan, 0.7, 0.8, 0.2],
@@ -95,8 +95,8 @@ def test_targets_text_lists_every_target_and_counts_passes() -> None:
 def test_interval_text_says_coverage_width_and_rank(table) -> None:
     lines = vp.interval_text(table).splitlines()
     assert lines[0] == "80 % intervals cover 79 % of held-out cells"
-    assert "median width 7.25 h" in lines[1]
-    assert "Spearman +0.150 (wider for worse cells)" in lines[2]
+    assert "median width 7.3 h" in lines[1]
+    assert "Spearman +0.15 (wider for worse cells)" in lines[2]
     assert max(map(len, lines)) <= vp.LINE_WIDTH
     assert vp.interval_text(table, method="deepcycle") == "no per-cell intervals for deepcycle in this run"
 
@@ -190,7 +190,7 @@ def test_summary_text_names_ours_the_ceiling_and_missed_targets(table) -> None:
     flat = " ".join(text.split())
     assert flat.startswith(f"ours ({OURS}): median per-track Spearman 0.960")
     assert "worst tenth of the cycle 2.90 h), hours MAE 2.50 h" in flat
-    assert "its 80 % intervals cover 79 % of held-out cells, median width 7.25 h" in flat
+    assert "its 80 % intervals cover 79 % of held-out cells, median width 7.3 h" in flat
     assert "ceiling_crops (uses truth): circular MAE 1.50 h, hours MAE 1.60 h; ours is +0.50 h from it" in flat
     assert "ceiling_hidden (uses truth): circular MAE 1.00 h" in flat
     assert "largest error in phase S: 2.00 h (bias -0.50 h); most frequent confusion: 40% of true S cells are read as G1." in flat
@@ -277,3 +277,12 @@ def test_misses_explained_reads_the_reference_rows():
     assert lines[-1].startswith("hours from one crop are its position x T")
     assert len(lines) == 4  # the ratio target is not an accuracy target of ours
     assert misses_explained(table, targets.assign(status="PASS")) == ""
+
+
+def test_track_quantiles_of_a_ring_that_is_no_clock_are_not_shown():
+    from deepcycle_core.plots.validation import track_spearman_quantiles
+
+    tracks = pd.DataFrame({"method": ["a"] * 5 + ["b"] * 5, "spearman": [0.9, 0.95, 0.97, 0.99, 0.98] * 2})
+    table = pd.DataFrame({"method": ["a", "b"], "ring": ["clock", "undirected"]})
+    q = track_spearman_quantiles(tracks, table)
+    assert q.loc["a", "median"] == pytest.approx(0.97) and q.loc["b"].isna().all()

@@ -261,7 +261,7 @@ def test_interval_metrics_cover_width_and_rank():
     row, _, _ = s.score_predictions(pred, truth)
     assert row["interval80_cover"] == pytest.approx(0.5, abs=1.0 / n)
     width_h = 2 * half * truth["true_cycle_h"].to_numpy()
-    assert row["interval_width_h"] == pytest.approx(np.median(width_h))
+    assert row["interval_width_h"] == round(float(np.median(width_h)), 1)  # kept to 0.1 h (stable digits)
     assert row["width_error_spearman"] > 0.5
     # intervals that have nothing to do with the error do not rank cells
     flat = pred.assign(interval_lo=(pred_pos - rng.uniform(0, 0.2, n)) % 1.0)
