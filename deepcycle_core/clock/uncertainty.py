@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_LEVEL", "IntervalCalibration", "calibrate_intervals", "circular_distance", "forward_arc_length",
-           "on_forward_arc"]
+__all__ = ["DEFAULT_LEVEL", "MIN_PER_BIN", "N_BINS", "IntervalCalibration", "calibrate_intervals",
+           "circular_distance", "forward_arc_length", "on_forward_arc"]
 
 #: The interval's nominal coverage: 80 % of cells should lie inside their interval.
 DEFAULT_LEVEL = 0.8

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CYCLE_COLUMNS", "SOURCES", "TRACK_COLUMNS", "CycleTargets", "as_unit_vectors", "cycle_targets",
-           "doubling_time_of_store_cells", "visible_events"]
+__all__ = ["CYCLE_COLUMNS", "MAX_EVENT_GAP_FRAMES", "SOURCES", "TRACK_COLUMNS", "CycleTargets", "as_unit_vectors",
+           "cycle_targets", "doubling_time_of_store_cells", "visible_events"]
 
 #: The cell-table columns the visibility rule reads (``field`` too when present).
 TRACK_COLUMNS: tuple[str, ...] = ("track_id", "parent_track_id", "frame", "birth_frame", "division_frame")

@@ -9,28 +9,29 @@ records the store, split and checkpoint they were made from and the cells they d
 stale ones with the command that refreshes them. torch is imported only inside the functions that run
 a network.
 
-==================  ========================================================================
-method              descriptors (``describe/<method>/descriptors.parquet``)
-==================  ========================================================================
-deepcycle           none when the run has the trajectory stage's ring (the validation reads it);
-                    else the embed stage's ``embed/descriptors.parquet``; else the network
-                    (``train/best.pt``) run here on the cells validated (the hard preset)
-deepcycle_som       none (the same ring as ``deepcycle``, read by its SOM nodes)
-deepcycle_clock     the network's file above (its cycle head's ``cycle_cos, cycle_sin``)
-bf_only_clock,      the ablation networks' files below (their cycle heads)
-nuclear_only_clock
-ceiling_hidden      none (the store's hidden variables, :mod:`deepcycle_core.validation.ceiling`)
-oracle_labels       none (the oracle-label network's held-out outputs kept by ``make model``)
-supervised_features :func:`deepcycle_core.validation.supervised.crop_measures`: radial profiles of the
-                    normalised crops, integrated stain (raw and over its frame's median), area
-ceiling_crops,      the supervised features' file (its stain over the frame median and its area)
-ceiling_crops_phase
-bf_only             the network trained on brightfield only (``train/bf_only/best.pt``)
-nuclear_only        the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
-nuclear_area        the data chapter's per-crop features (:func:`deepcycle_core.validation.features.measure`)
-handmade            :func:`deepcycle_core.validation.baselines.handmade_descriptors`
-pixels_pca          :func:`deepcycle_core.validation.baselines.pixel_pca_descriptors`
-==================  ========================================================================
+===================  ========================================================================
+method               descriptors (``describe/<method>/descriptors.parquet``)
+===================  ========================================================================
+deepcycle            none when the run has the trajectory stage's ring (the validation reads it);
+                     else the embed stage's ``embed/descriptors.parquet``; else the network
+                     (``train/best.pt``) run here on the cells validated (the hard preset)
+deepcycle_som        none (the same ring as ``deepcycle``, read by its SOM nodes)
+deepcycle_clock      the network's file above (its cycle head's ``cycle_cos, cycle_sin``)
+bf_only_clock        the brightfield-only network's file below (its cycle head)
+nuclear_only_clock   the nuclear-only network's file below (its cycle head)
+ceiling_hidden       none (the store's hidden variables, :mod:`deepcycle_core.validation.ceiling`)
+oracle_labels        none (the oracle-label network's held-out outputs kept by ``make model``)
+supervised_features  :func:`deepcycle_core.validation.supervised.crop_measures`: radial profiles of
+                     the normalised crops, integrated stain (raw and over its frame's median), area
+ceiling_crops        the supervised features' file (its stain over the frame median and its area)
+ceiling_crops_phase  the same file as ``ceiling_crops``
+bf_only              the network trained on brightfield only (``train/bf_only/best.pt``)
+nuclear_only         the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
+nuclear_area         the data chapter's per-crop features
+                     (:func:`deepcycle_core.validation.features.measure`)
+handmade             :func:`deepcycle_core.validation.baselines.handmade_descriptors`
+pixels_pca           :func:`deepcycle_core.validation.baselines.pixel_pca_descriptors`
+===================  ========================================================================
 
 Which cells: a seeded sample of ``fit_cells`` fitting cells (split train/val) and every ``heldout_every``-th
 frame of each held-out full-cycle track (:func:`cell_selection`) -- the very cells the validation fits

@@ -8,25 +8,26 @@ gates and every ring fit never see, nor do their mothers and daughters (``train/
 (:mod:`deepcycle_core.clock.trajectory`) on fitting cells (split train/val) and is then read on the
 held-out ones:
 
-===============  =====================================================================
-method           descriptors (``describe/<method>/descriptors.parquet`` unless said otherwise)
-===============  =====================================================================
-deepcycle        the network, both channels (``trajectory/trajectory.parquet`` of the run)
-deepcycle_som    the same ring read as the paper did: 30-node ring SOM, node index
-bf_only          the network trained on brightfield only (``train/bf_only/best.pt``)
-nuclear_only     the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
-nuclear_area     the data chapter's single-feature read-out: nuclear area's rank among the
-                 fitting cells, turned into an age by ERA (no ring; nuclei grow with age)
-handmade         integrated Hoechst, nuclear area, brightfield texture (:mod:`.baselines`)
-pixels_pca       PCA of the normalised raw crops (:mod:`.baselines`)
-supervised_      radial profiles, integrated stain and area per crop (:mod:`.supervised`), and a
-features         regressor fitted on the fitting cells with the clock head's own labels (no ring)
-ceiling_crops,   references that use truth: stain over its frame median and area from the crops,
-ceiling_crops_   the true mitotic progress (and the exact phase), neighbour regression on the
-phase            fitting cells' true ages (:mod:`.ceiling`; with ``ceiling_hidden``, the exact variables)
-oracle_labels    a reference that uses truth: the ``both`` network trained by the reference recipe on
-                 the TRUE ages of every non-held-out cell (``make model`` keeps its held-out outputs)
-===============  =====================================================================
+===================  =================================================================
+method               descriptors (``describe/<method>/descriptors.parquet`` unless said otherwise)
+===================  =================================================================
+deepcycle            the network, both channels (``trajectory/trajectory.parquet`` of the run)
+deepcycle_som        the same ring read as the paper did: 30-node ring SOM, node index
+bf_only              the network trained on brightfield only (``train/bf_only/best.pt``)
+nuclear_only         the network trained on the nuclear stain only (``train/nuclear_only/best.pt``)
+nuclear_area         the data chapter's single-feature read-out: nuclear area's rank among the
+                     fitting cells, turned into an age by ERA (no ring; nuclei grow with age)
+handmade             integrated Hoechst, nuclear area, brightfield texture (:mod:`.baselines`)
+pixels_pca           PCA of the normalised raw crops (:mod:`.baselines`)
+supervised_features  radial profiles, integrated stain and area per crop (:mod:`.supervised`), and a
+                     regressor fitted on the fitting cells with the clock head's own labels (no ring)
+ceiling_crops        a reference that uses truth: stain over its frame median and area from the
+                     crops and the true mitotic progress, neighbour regression on the fitting cells'
+                     true ages (:mod:`.ceiling`; with ``ceiling_hidden``, the exact variables)
+ceiling_crops_phase  the same with the exact phase added
+oracle_labels        a reference that uses truth: the ``both`` network trained by the reference recipe
+                     on the TRUE ages of every non-held-out cell (``make model`` keeps its outputs)
+===================  =================================================================
 
 One policy for every row: a ring is oriented (direction, origin) by the FUCCI classes of its fitting
 cells, exactly as the trajectory stage orients the network's ring -- ground truth never orients any
