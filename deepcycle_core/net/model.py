@@ -324,8 +324,12 @@ def distribution_readout(logits: torch.Tensor, grid_per_bin: int = 16, sub: int 
 
     The median is the angle with the least expected circular distance to the distribution, each bin's
     mass spread evenly over the bin (so the read-out is not quantised to bin centres), searched on a grid
-    of ``grid_per_bin`` points a bin. Confidence = 1 - (that least expected distance) / (pi / 2): 1 for all
-    mass at one point, 0 for a uniform distribution (whose expected distance is pi / 2).
+    of ``grid_per_bin`` points a bin and refined between the grid's neighbours where the expected
+    distance's slope crosses zero (linear in the slope). The refinement keeps the read-out continuous in
+    the logits: a bare grid argmin jumps a whole grid step when two neighbours tie, so the last-bit
+    differences between CPUs' convolutions would move cells by minutes and re-rank them within a track.
+    Confidence = 1 - (the least expected distance on the grid) / (pi / 2): 1 for all mass at one point,
+    0 for a uniform distribution (whose expected distance is pi / 2).
     """
     p = torch.softmax(logits.float(), dim=1)
     n_bins = p.shape[1]
@@ -335,7 +339,16 @@ def distribution_readout(logits: torch.Tensor, grid_per_bin: int = 16, sub: int 
     dist = _wrap(grid[:, None, None] - pts[None]).abs().mean(2).float()  # (G, K) expected distance per bin
     expected = p @ dist.T  # (n, G)
     best, g = expected.min(1)
-    angle = grid.float()[g]
+    n_grid = grid.numel()
+    step = 2 * math.pi / n_grid
+    below = expected.gather(1, ((g - 1) % n_grid)[:, None])[:, 0]
+    above = expected.gather(1, ((g + 1) % n_grid)[:, None])[:, 0]
+    # slope at the midpoints g - 1/2 (<= 0) and g + 1/2 (>= 0); its zero, linearly interpolated, lies in
+    # [g - 1/2, g + 1/2] and is the same point whichever of two tied neighbours the argmin picked
+    s_lo, s_hi = best - below, above - best
+    span = s_hi - s_lo
+    frac = torch.where(span > 0, -s_lo / span.clamp_min(torch.finfo(span.dtype).tiny), torch.full_like(span, 0.5))
+    angle = grid.float()[g] + step * (frac.clamp(0.0, 1.0) - 0.5)
     conf = (1.0 - best / (math.pi / 2)).clamp(0.0, 1.0)
     return torch.stack([conf * torch.cos(angle), conf * torch.sin(angle)], dim=1)
 

@@ -75,3 +75,19 @@ def test_presets_check_the_bin_count():
     assert get_preset("default").cycle_bins == 24 and get_preset("paper").cycle_bins == 0
     with pytest.raises(ValueError, match="cycle_bins"):
         get_preset("default", cycle_bins=2)
+
+
+def test_the_median_moves_continuously_with_the_logits():
+    """A last-bit change of the logits (another CPU's convolutions) must not move a cell by a grid step:
+    sweep a distribution's centre finely and the read-out follows it without jumps."""
+    centres = torch.linspace(1.0, 1.0 + 2 * math.pi / 384 * 3, 301)  # three grid steps in fine steps
+    logits = torch.log(soft_bin_targets(centres, 24, width_bins=1.0) + 1e-9)
+    got = _angle(distribution_readout(logits)).double()
+    steps = (got[1:] - got[:-1]).abs()
+    grid_step = 2 * math.pi / 384
+    assert steps.max() < 0.2 * grid_step  # the bare grid argmin jumped by a whole grid step
+    assert (got - centres.double()).abs().max() < 0.01
+    # a perturbation at float32's last bits moves the read-out by far less than a grid step
+    noisy = logits * (1 + 1e-6 * torch.randn(logits.shape, generator=torch.Generator().manual_seed(0)))
+    moved = torch.remainder(_angle(distribution_readout(noisy)).double() - got + math.pi, 2 * math.pi) - math.pi
+    assert moved.abs().max() < 1e-3 * grid_step
