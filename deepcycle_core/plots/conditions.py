@@ -35,6 +35,13 @@ def _points(values: Any) -> np.ndarray:
     """Percentage points rounded to whole points for the page (see :data:`SHARE_DECIMALS`)."""
     return np.round(np.asarray(values, dtype=float)).astype(int)
 
+
+def _p_text(p: float) -> str:
+    """A p-value for the page: below 0.001 only its bound (the digits of a p of 1e-70 hang on the last
+    bits of the statistic, which differ between CPUs), else two significant digits."""
+    return "<0.001" if p < 1e-3 else f"{p:.2g}"
+
+
 def _phases() -> tuple[str, ...]:
     from ..conditions.phase_calls import PHASE_GROUPS
 
@@ -165,7 +172,7 @@ def verdict_table(results: Mapping[tuple[str, str], Any]) -> pd.DataFrame:
         rows.append({"condition": name, "read-out": _readout_label(label), "phase named": r.named_phase,
                      "phase with the largest true rise": r.true_phase, "named right": r.named_phase == r.true_phase,
                      "largest share error (pp)": int(round(100 * err)), "within 5 pp": bool(err <= 0.05),
-                     "p (fields)": round(r.test.p_value, 3), "p (cells, naive)": f"{r.naive_p:.1g}"})
+                     "p (fields)": round(r.test.p_value, 3), "p (cells, naive)": _p_text(r.naive_p)})
     return pd.DataFrame(rows).set_index(["condition", "read-out"])
 
 

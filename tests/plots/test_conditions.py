@@ -135,7 +135,7 @@ def test_verdict_table_and_summary(results):
     assert not v.loc[("g1_arrest", "both"), "named right"]
     assert v.loc[("g1_arrest", "DNA content"), "named right"] and v.loc[("g1_arrest", "DNA content"), "within 5 pp"]
     assert v.loc[("g1_arrest", "both"), "largest share error (pp)"] == 35.0
-    assert v.loc[("g1_arrest", "DNA content"), "p (cells, naive)"] == "3e-05"
+    assert v.loc[("g1_arrest", "DNA content"), "p (cells, naive)"] == "<0.001"  # a bound, not digits that differ between CPUs
     text = cp.verdict_summary(v, "control (2nd seed)", ["both"])
     assert text.splitlines() == [
         "control vs control (2nd seed): p (fields) both 0.700",
