@@ -122,7 +122,7 @@ def interval_text(table: pd.DataFrame, method: str = OURS) -> str:
     return _wrap([
         f"80 % intervals cover {round(100 * float(r.interval80_cover))} % of held-out cells",
         f"median width {r.interval_width_h:.1f} h (arc x the cell's own cycle length)",
-        f"width vs absolute error: Spearman {rho:+.2f} ({says})" if np.isfinite(rho)
+        f"width vs absolute error: Spearman {rho:+.1f} ({says})" if np.isfinite(rho)
         else "width vs absolute error: undefined (no spread)",
     ])
 
@@ -359,7 +359,7 @@ def summary_text(table: pd.DataFrame, targets: pd.DataFrame, phases: pd.DataFram
            f"hours MAE {ours.hours_mae_h:.2f} h; judged along the fitting tracks: {ours.ring}"]
     if np.isfinite(ours.get("interval80_cover", np.nan)):
         out.append(f"its 80 % intervals cover {round(100 * float(ours.interval80_cover))} % of held-out cells, median "
-                   f"width {ours.interval_width_h:.1f} h, width-error Spearman {ours.width_error_spearman:+.2f}")
+                   f"width {ours.interval_width_h:.1f} h, width-error Spearman {ours.width_error_spearman:+.1f}")
     out += [f"the paper's read-out {m}: median per-track Spearman {t.at[m, 'track_spearman_median']:.3f}, "
             f"circular MAE {t.at[m, 'circ_mae_h']:.2f} h, ring {t.at[m, 'ring']}" for m in PAPER_READOUTS if m in t.index]
     if "supervised_features" in t.index:

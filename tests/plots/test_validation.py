@@ -34,7 +34,7 @@ def table() -> pd.DataFrame:
         "worst_tenth_mae_h": [2.9, 6.0, 5.0, 7.0, nan, 2.0, 1.5, 6.0],
         "interval80_cover": [0.786, nan, nan, nan, nan, nan, nan, nan],
         "interval_width_h": [7.3, nan, nan, nan, nan, nan, nan, nan],
-        "width_error_spearman": [0.15, nan, nan, nan, nan, nan, nan, nan],
+        "width_error_spearman": [0.3, nan, nan, nan, nan, nan, nan, nan],
         "track_spearman_median": [0.96, 0.9, 0.91, 0.7, nan, 0.98, 0.99, 0.94],
         "fisher_lee": [0.5, 0.3, 0.4, 0.1, nan, 0.7, 0.8, 0.2],
         "paper_spearman": [0.99, 0.8, 0.85, 0.9, nan, 1.0, 1.0, 0.97],
@@ -96,7 +96,7 @@ def test_interval_text_says_coverage_width_and_rank(table) -> None:
     lines = vp.interval_text(table).splitlines()
     assert lines[0] == "80 % intervals cover 79 % of held-out cells"
     assert "median width 7.3 h" in lines[1]
-    assert "Spearman +0.15 (wider for worse cells)" in lines[2]
+    assert "Spearman +0.3 (wider for worse cells)" in lines[2]
     assert max(map(len, lines)) <= vp.LINE_WIDTH
     assert vp.interval_text(table, method="deepcycle") == "no per-cell intervals for deepcycle in this run"
 
