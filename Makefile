@@ -78,7 +78,7 @@ NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.c
 test: $(STAMP) chromium
 	@chapters="$$($(LIST_CHAPTERS))" || exit 1; \
 	echo "pytest: unit tests, browser test, nbval of: $$chapters"; \
-	$(BIN)/python -m pytest tests $$chapters $(NBVAL)
+	$(BIN)/python -m pytest tests $$chapters $(NBVAL) --durations=30
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser"
